@@ -1,0 +1,302 @@
+"""SQLAlchemy 2 models: the org tree, people, households, cases and their audit trail, and the outbox.
+
+Why these shapes:
+- The case row carries its own copy of the deadline policy (``policy`` JSON) and the next due instants
+  (``ack_due_at``, ``resolve_due_at``, ``next_reminder_at``, ``autoclose_at``), so the scheduler can find
+  due work with one indexed query and config edits never change running cases.
+- ``version`` is an optimistic-lock counter: two officials pressing "accept" at once cannot both win.
+- ``source_key`` is unique, so the same Telegram update delivered twice cannot create two cases.
+- Notifications are *semantic* (a ``kind`` and a JSON ``payload``), written in the same transaction as the
+  state change; the bot renders them in the recipient's language when it delivers them.
+- All timestamps are naive UTC (``datetime`` without tzinfo) so SQLite and PostgreSQL behave alike.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class UnitLevel(str, enum.Enum):
+    county = "county"
+    township = "township"
+    village = "village"
+    grid = "grid"
+
+
+class Role(str, enum.Enum):
+    liaison_worker = "liaison_worker"
+    grid_leader = "grid_leader"
+    township_commander = "township_commander"
+    county_commander = "county_commander"
+    governance_operator = "governance_operator"  # 综治中心 operator, county level
+    department_contact = "department_contact"  # county-level department (health, civil affairs, ...)
+    admin = "admin"
+
+
+class CaseState(str, enum.Enum):
+    reported = "reported"  # stored, not yet routed (e.g. voice note waiting for transcription)
+    assigned = "assigned"  # has an owner who has not acknowledged it
+    accepted = "accepted"  # owner acknowledged and is working on it
+    resolved = "resolved"  # owner says done; waiting for the reporter to confirm or reopen
+    closed = "closed"  # reporter confirmed, or quiet period passed
+    rejected = "rejected"  # not a case for us (with a reason)
+    duplicate = "duplicate"  # same matter as another case (with a reason / case ref)
+
+
+class Urgency(str, enum.Enum):
+    urgent = "urgent"
+    priority = "priority"
+    general = "general"
+
+
+class NotificationStatus(str, enum.Enum):
+    pending = "pending"
+    sending = "sending"
+    sent = "sent"
+    failed = "failed"  # gave up after max attempts; visible to operators, never silently dropped
+
+
+def _enum(e: type[enum.Enum]) -> Enum:
+    # Store enum *values* as plain strings (portable, readable in SQL, no PG enum types to migrate).
+    return Enum(e, native_enum=False, length=32, values_callable=lambda x: [m.value for m in x])
+
+
+class Unit(Base):
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)  # stable key used by CSV import
+    name: Mapped[str] = mapped_column(String(200))
+    name_bo: Mapped[str | None] = mapped_column(String(200))  # Tibetan name, optional
+    level: Mapped[UnitLevel] = mapped_column(_enum(UnitLevel))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    default_language: Mapped[str] = mapped_column(String(8), default="zh")  # zh | bo
+
+    parent: Mapped[Unit | None] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list[Unit]] = relationship(back_populates="parent")
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)  # stable key used by CSV import
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(_enum(Role), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    department: Mapped[str | None] = mapped_column(String(64))  # for department_contact: e.g. "health"
+    phone: Mapped[str | None] = mapped_column(String(32))
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    ui_language: Mapped[str | None] = mapped_column(String(8))  # zh | bo | en; None = unit default
+    speech_language: Mapped[str | None] = mapped_column(String(8))  # zh | bo; None = unit default
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    unit: Mapped[Unit] = relationship()
+
+
+class InviteCode(Base):
+    __tablename__ = "invite_codes"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Household(Base):
+    __tablename__ = "households"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    head_name: Mapped[str] = mapped_column(String(200))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    liaison_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    members: Mapped[int | None] = mapped_column()
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # shown to users as the case number
+    source_key: Mapped[str | None] = mapped_column(String(128), unique=True)  # idempotency key
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)  # where it happened (grid)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    state: Mapped[CaseState] = mapped_column(_enum(CaseState), index=True, default=CaseState.reported)
+    escalation_level: Mapped[int] = mapped_column(default=0)  # 0 = first owner; +1 per escalation
+
+    # What was reported
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    text: Mapped[str | None] = mapped_column(Text)  # typed text, or the transcript once available
+    transcript_status: Mapped[str | None] = mapped_column(String(16))  # None(text)|pending|done|empty|failed
+    transcript_attempts: Mapped[int] = mapped_column(default=0)
+    transcript_error: Mapped[str | None] = mapped_column(Text)
+
+    # Triage
+    urgency: Mapped[Urgency] = mapped_column(_enum(Urgency), default=Urgency.general)
+    category: Mapped[str] = mapped_column(String(32), default="other")
+    triage_confidence: Mapped[float | None] = mapped_column()
+    triage_cues: Mapped[list[Any] | None] = mapped_column(JSON)  # the "why" shown to officials
+    triage_model: Mapped[str | None] = mapped_column(String(64))
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)  # e.g. untranscribed voice
+
+    # Deadlines (copied policy + next due instants)
+    policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    ack_due_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    resolve_due_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    next_reminder_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    autoclose_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    reminders_sent: Mapped[int] = mapped_column(default=0)
+
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    close_reason: Mapped[str | None] = mapped_column(Text)  # reject/duplicate reason, or how it closed
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    version: Mapped[int] = mapped_column(nullable=False, default=1)
+    __mapper_args__ = {"version_id_col": version}
+
+    reporter: Mapped[Person] = relationship(foreign_keys=[reporter_id])
+    owner: Mapped[Person | None] = relationship(foreign_keys=[owner_id])
+    unit: Mapped[Unit] = relationship()
+    events: Mapped[list[CaseEvent]] = relationship(
+        back_populates="case", order_by="CaseEvent.id", cascade="all, delete-orphan"
+    )
+    attachments: Mapped[list[Attachment]] = relationship(back_populates="case", cascade="all, delete-orphan")
+
+
+class CaseEvent(Base):
+    """The audit trail: every transition, assignment, reminder, escalation, note — with actor and time."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))  # None = the system
+    kind: Mapped[str] = mapped_column(String(32))  # reported|transition|assigned|reminder|escalated|note|...
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    case: Mapped[Case] = relationship(back_populates="events")
+    actor: Mapped[Person | None] = relationship()
+
+
+class Attachment(Base):
+    """Original media kept with the case (voice notes, audio files, photos). Bytes live in the database so a
+    backup of the database is a backup of everything, and storing is transactional with the case."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("case_events.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # voice | audio | video_note | photo | document
+    mime_type: Mapped[str | None] = mapped_column(String(64))
+    filename: Mapped[str | None] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64))
+    duration_s: Mapped[float | None] = mapped_column()
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    telegram_file_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    case: Mapped[Case] = relationship(back_populates="attachments")
+
+
+class TriageCorrection(Base):
+    """An official's correction of category/urgency: training data for a learned classifier."""
+
+    __tablename__ = "triage_corrections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    text: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))
+    old_urgency: Mapped[str] = mapped_column(String(16))
+    new_urgency: Mapped[str] = mapped_column(String(16))
+    old_category: Mapped[str] = mapped_column(String(32))
+    new_category: Mapped[str] = mapped_column(String(32))
+
+
+class Notification(Base):
+    """Transactional outbox. Written with the state change; delivered by the bot's delivery port."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_due", "status", "next_attempt_at"),
+        UniqueConstraint("dedupe_key", name="uq_notifications_dedupe_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # see workflows.notifications.Kind
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    dedupe_key: Mapped[str | None] = mapped_column(String(160))
+    status: Mapped[NotificationStatus] = mapped_column(
+        _enum(NotificationStatus), default=NotificationStatus.pending
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # What the transport returned (e.g. Telegram chat/message id) so later edits can target the message.
+    external_ref: Mapped[str | None] = mapped_column(String(64))
+
+    recipient: Mapped[Person] = relationship()
+
+
+class SchedulerLease(Base):
+    """At most one scheduler per database: the holder renews its lease; others stand by until it expires."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ProcessedUpdate(Base):
+    """Telegram update ids already handled: an update delivered twice is acknowledged, not re-processed."""
+
+    __tablename__ = "processed_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime)

@@ -1,0 +1,70 @@
+"""Small interfaces through which the domain talks to the outside world.
+
+The domain (``workflows``) never imports Telegram or a speech library. It gets:
+- a :class:`Clock` (tests inject a fake one and run days of deadlines in milliseconds);
+- a :class:`DeliveryPort` that sends one outbox notification (the bot implements it with Telegram);
+- a :class:`Classifier` for triage (``workflows.triage`` provides the default one).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Current time as a *naive UTC* datetime (the storage convention)."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC).replace(tzinfo=None)
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 5, 8, 0, 0)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
+        self._now += delta if delta is not None else timedelta(**kwargs)
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        self._now = when
+
+
+class DeliveryError(Exception):
+    """Raised by a DeliveryPort. ``permanent`` failures (user blocked the bot, no chat bound) are not
+    retried forever; transient ones are retried with backoff (``retry_after`` seconds when the transport
+    says so, e.g. Telegram's 429)."""
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+@runtime_checkable
+class DeliveryPort(Protocol):
+    async def deliver(self, notification: "OutboxMessage") -> str | None:  # noqa: UP037
+        """Send one notification. Return an external reference (e.g. "chat_id:message_id") or None.
+        Raise :class:`DeliveryError` on failure."""
+        ...
+
+
+class OutboxMessage(Protocol):
+    """Read-only view of a notification handed to the delivery port (a detached snapshot)."""
+
+    id: int
+    recipient_id: int
+    case_id: int | None
+    kind: str
+    payload: dict
+    attempts: int
