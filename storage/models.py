@@ -26,6 +26,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     LargeBinary,
+    MetaData,
     String,
     Text,
     UniqueConstraint,
@@ -33,7 +34,19 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
+# Named constraints: Alembic's SQLite batch mode (copy-and-move tables) can only drop or alter a constraint
+# it can name, and the names are then the same on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
 class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
