@@ -33,7 +33,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-
 # Named constraints: Alembic's SQLite batch mode (copy-and-move tables) can only drop or alter a constraint
 # it can name, and the names are then the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -50,14 +49,14 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
-class UnitLevel(str, enum.Enum):
+class UnitLevel(enum.StrEnum):
     county = "county"
     township = "township"
     village = "village"
     grid = "grid"
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     liaison_worker = "liaison_worker"
     grid_leader = "grid_leader"
     township_commander = "township_commander"
@@ -67,7 +66,7 @@ class Role(str, enum.Enum):
     admin = "admin"
 
 
-class CaseState(str, enum.Enum):
+class CaseState(enum.StrEnum):
     reported = "reported"  # stored, not yet routed (e.g. voice note waiting for transcription)
     assigned = "assigned"  # has an owner who has not acknowledged it
     accepted = "accepted"  # owner acknowledged and is working on it
@@ -77,13 +76,13 @@ class CaseState(str, enum.Enum):
     duplicate = "duplicate"  # same matter as another case (with a reason / case ref)
 
 
-class Urgency(str, enum.Enum):
+class Urgency(enum.StrEnum):
     urgent = "urgent"
     priority = "priority"
     general = "general"
 
 
-class NotificationStatus(str, enum.Enum):
+class NotificationStatus(enum.StrEnum):
     pending = "pending"
     sending = "sending"
     sent = "sent"

@@ -3,6 +3,14 @@
 ``database`` runs each test on SQLite *and* on PostgreSQL (when ``LIANHU_TEST_PG_URL`` is set; otherwise the
 PostgreSQL variant is skipped with a visible reason). Each pytest run gets its own PostgreSQL schema, so
 several runs can share one server; tables are emptied after every test.
+
+``sample_org`` imports the shipped sample county (``storage/sample/``) into ``database`` and returns a
+:class:`SampleOrg`: ``org["P1111"]`` (or ``org.person("P1111")``, ``org.unit("G010101")``) gives the id.
+Sample codes: county C01; townships T01, T02; villages V0101, V0102, V0201, V0202; grids G010101 ... G020202;
+P001 admin, P002 county commander, P003/P004 governance operators, P010..P017 department contacts (health,
+civil_affairs, emergency, water, education, agriculture, housing, public_security), P100/P200 township
+commanders, P110/P120/P210/P220 grid leaders of V0101/V0102/V0201/V0202, liaison workers P<t><v><g><n>
+(e.g. P1111, P1112 in G010101), households H<liaison digits><nn> (e.g. H111101).
 """
 
 from __future__ import annotations
@@ -10,14 +18,19 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from storage.db import MIGRATIONS_DIR, Database
-from storage.models import Base
+from storage.models import Base, Household, Person, Unit
+from storage.orgtree import SAMPLE_DIR, import_org_dir
 from workflows.ports import FakeClock
+
+# The fake Telegram Bot API server (fixture `fake_telegram`) for end-to-end bot tests.
+pytest_plugins = ["tests.fakebotapi.fixtures"]
 
 PG_ENV = "LIANHU_TEST_PG_URL"
 DATA = Path(__file__).parent / "data"
@@ -87,3 +100,43 @@ def sqlite_database(_sqlite_db: Database) -> Iterator[Database]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@dataclass(frozen=True)
+class SampleOrg:
+    """Ids of the sample tree's units, people and households, by code."""
+
+    units: dict[str, int]
+    people: dict[str, int]
+    households: dict[str, int]
+
+    def __getitem__(self, code: str) -> int:
+        for table in (self.people, self.units, self.households):
+            if code in table:
+                return table[code]
+        raise KeyError(f"no unit, person or household with code {code!r} in the sample org")
+
+    def unit(self, code: str) -> int:
+        return self.units[code]
+
+    def person(self, code: str) -> int:
+        return self.people[code]
+
+    def household(self, code: str) -> int:
+        return self.households[code]
+
+
+def load_sample_org(db: Database) -> SampleOrg:
+    with db.session() as s:
+        import_org_dir(s, SAMPLE_DIR)
+        return SampleOrg(
+            units=dict(s.execute(select(Unit.code, Unit.id)).tuples().all()),
+            people=dict(s.execute(select(Person.code, Person.id)).tuples().all()),
+            households=dict(s.execute(select(Household.code, Household.id)).tuples().all()),
+        )
+
+
+@pytest.fixture
+def sample_org(database: Database) -> SampleOrg:
+    """The sample county imported into ``database`` (runs on SQLite and PostgreSQL, like ``database``)."""
+    return load_sample_org(database)

@@ -219,8 +219,9 @@ def read_ct2_model(folder: str | os.PathLike[str]) -> CT2Model:
             raw[alias + "_scale"] = raw[target + "_scale"]
     if r.pos != len(data):
         raise ModelFormatError(f"{path}: {len(data) - r.pos} unexpected trailing bytes")
-    return CT2Model(spec=spec, revision=revision, binary_version=version, variables=_dequantize(raw),
-                    stored_dtypes=stored)
+    return CT2Model(
+        spec=spec, revision=revision, binary_version=version, variables=_dequantize(raw), stored_dtypes=stored
+    )
 
 
 # --------------------------------------------------------------------------------------------- mapping
@@ -277,8 +278,15 @@ def _linear(out: dict[str, np.ndarray], v: dict[str, np.ndarray], dst: str, src:
 def _self_attention(out: dict[str, np.ndarray], v: dict[str, np.ndarray], dst: str, src: str) -> None:
     q_w, k_w, v_w = split_rows(v[f"{src}/linear_0/weight"], 3)
     q_b, _k_b, v_b = split_rows(v[f"{src}/linear_0/bias"], 3)  # key bias is all zeros: whisper has none
-    out.update({f"{dst}.query.weight": q_w, f"{dst}.query.bias": q_b, f"{dst}.key.weight": k_w,
-                f"{dst}.value.weight": v_w, f"{dst}.value.bias": v_b})
+    out.update(
+        {
+            f"{dst}.query.weight": q_w,
+            f"{dst}.query.bias": q_b,
+            f"{dst}.key.weight": k_w,
+            f"{dst}.value.weight": v_w,
+            f"{dst}.value.bias": v_b,
+        }
+    )
     _linear(out, v, f"{dst}.out", f"{src}/linear_1")
 
 
@@ -325,7 +333,9 @@ def to_whisper_checkpoint(model: CT2Model, config: dict | None = None) -> dict:
             _block(sd, v, f"decoder.blocks.{i}", f"decoder/layer_{i}", cross=True)
         _ln(sd, v, "decoder.ln", "decoder/layer_norm")
     except KeyError as exc:
-        raise ModelFormatError(f"model.bin lacks variable {exc.args[0]!r}: not a Whisper model we understand") from exc
+        raise ModelFormatError(
+            f"model.bin lacks variable {exc.args[0]!r}: not a Whisper model we understand"
+        ) from exc
     if dims.n_audio_layer == 0 or dims.n_text_layer == 0:
         raise ModelFormatError("model.bin has no encoder or decoder layers")
     projection = v.get("decoder/projection/weight")
@@ -377,7 +387,8 @@ def convert(src_dir: str | os.PathLike[str], out_path: str | os.PathLike[str]) -
     model = read_ct2_model(src)
     checkpoint = to_whisper_checkpoint(model, _load_config(src))
     checkpoint["model_state_dict"] = {
-        k: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for k, a in checkpoint["model_state_dict"].items()
+        k: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+        for k, a in checkpoint["model_state_dict"].items()
     }
     out = Path(out_path)
     _atomic_torch_save(checkpoint, out)

@@ -134,8 +134,8 @@ _MIN_ECHO_CHARS = 6
 def _collapse_loops(text: str) -> tuple[str, str | None]:
     """Replace a looping repeat by one copy; return (new_text, removed_part or None)."""
     original = text
+    text = _LOOP_1.sub(lambda m: m.group(1), text)  # single characters first, or "啊啊" counts as a unit
     text = _LOOP_N.sub(lambda m: m.group(1), text)
-    text = _LOOP_1.sub(lambda m: m.group(1), text)
     if text == original:
         return text, None
     return text, original

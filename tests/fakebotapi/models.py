@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +76,11 @@ class Chat:
     username: str | None = None
     title: str | None = None
     blocked: bool = False
+    # Telegram refuses to let a bot write first: until the user writes to the bot (e.g. /start),
+    # sends fail with 403 "bot can't initiate conversation with a user".
+    started: bool = True
     messages: list[Message] = field(default_factory=list)
+    read_upto: int = 0  # index into messages: bot messages before it were returned by wait_for_message
     actions: list[str] = field(default_factory=list)
     _next_id: int = 1
 
@@ -91,6 +96,15 @@ class Chat:
         mid = self._next_id
         self._next_id += 1
         return mid
+
+    def next_bot_message(self, predicate: Callable[[Message], bool] | None) -> Message | None:
+        """Consume and return the first unread bot message matching ``predicate`` (skipping others)."""
+        for i in range(self.read_upto, len(self.messages)):
+            m = self.messages[i]
+            if m.from_bot and not m.deleted and (predicate is None or predicate(m)):
+                self.read_upto = i + 1
+                return m
+        return None
 
     def find(self, message_id: int) -> Message | None:
         for msg in self.messages:

@@ -34,7 +34,6 @@ INT_FIELDS = frozenset(
     {
         "offset",
         "limit",
-        "timeout",
         "message_id",
         "message_thread_id",
         "duration",
@@ -46,6 +45,9 @@ INT_FIELDS = frozenset(
         "user_id",
     }
 )
+
+#: Numeric fields a client may send with a fraction (PTB turns timedelta timeouts into floats).
+FLOAT_FIELDS = frozenset({"timeout", "latitude", "longitude"})
 
 #: Fields that are booleans on the wire.
 BOOL_FIELDS = frozenset(
@@ -147,9 +149,14 @@ def _coerce(name: str, value: Any) -> Any:
             return int(value)
         except ValueError as exc:
             raise bad_request(f"invalid {name} specified") from exc
+    if name in FLOAT_FIELDS:
+        try:
+            return float(value)
+        except ValueError as exc:
+            raise bad_request(f"invalid {name} specified") from exc
     if name in BOOL_FIELDS:
         return value.strip().lower() in ("true", "1")
-    if name == "chat_id":
+    if name in ("chat_id", "from_chat_id"):
         try:
             return int(value)
         except ValueError:

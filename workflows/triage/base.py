@@ -46,6 +46,12 @@ class TriageResult:
     confidence: float  # 0..1
     cues: tuple[Cue, ...] = field(default=())
     model: str = "rules"
+    # Optional detail (defaults keep older constructors working): the two confidences that ``confidence``
+    # is the minimum of, the urgency score against the threshold, and every category's score.
+    urgency_confidence: float | None = None
+    category_confidence: float | None = None
+    urgent_score: float | None = None
+    category_scores: tuple[tuple[str, float], ...] = field(default=())
 
     @property
     def is_urgent(self) -> bool:

@@ -1,0 +1,362 @@
+"""``lianhu``: the admin command line. Try the whole engine without Telegram, and run the bot.
+
+Every command (except ``state-chart``) first migrates the database — idempotent, so on a fresh machine
+``lianhu import-org`` just works. Mistakes (bad config, unknown code, invalid CSV, a case you may not touch)
+print one clear ``lianhu: error: ...`` message and exit 2; no traceback reaches the operator (``--debug``
+shows one for developers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.config import ENV_TOKEN, Config, ConfigError, load_config
+from bot.ledger import DEFAULT_TIMEZONE, case_ids_in_unit, present, write_ledger, zone
+from bot.wiring import Services, build_services, open_database
+from storage.db import Database
+from storage.models import Person, Role
+from storage.orgtree import SAMPLE_DIR, OrgImportError, export_org, import_org_dir
+from workflows.ports import Clock, SystemClock
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+LOCAL = zone(DEFAULT_TIMEZONE)
+
+
+class CliError(Exception):
+    """A user mistake: printed as one line, exit code 2."""
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+class Context:
+    """What a command gets: the config, an output stream, and lazily built database/services."""
+
+    def __init__(self, config: Config, out: Any, clock: Clock | None) -> None:
+        self.config, self.out, self._clock = config, out, clock
+        self._db: Database | None = None
+        self._services: Services | None = None
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = open_database(self.config)
+        return self._db
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            self._services = build_services(self.config, clock=self._clock, db=self.db)
+        return self._services
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock or SystemClock()
+
+    def print(self, *parts: object) -> None:
+        print(*parts, file=self.out)
+
+    def person_id(self, code: str, what: str = "person") -> int:
+        with self.db.session() as s:
+            pid = s.scalars(select(Person.id).where(Person.code == code)).one_or_none()
+        if pid is None:
+            raise CliError(f"no {what} with code {code!r} (see people.csv, or run `lianhu import-org` first)")
+        return pid
+
+    def viewer_id(self, code: str | None) -> int:
+        """``--as CODE``, else the first admin: the CLI is an admin tool."""
+        if code:
+            return self.person_id(code)
+        with self.db.session() as s:
+            pid = s.scalars(select(Person.id).where(Person.role == Role.admin).order_by(Person.id)).first()
+        if pid is None:
+            raise CliError("no admin in the org tree; add one to people.csv or pass --as PERSON_CODE")
+        return pid
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+
+
+def _time(value: datetime | None) -> str:
+    if value is None:
+        return "-"
+    return value.replace(tzinfo=UTC).astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
+
+
+def _ref(ref: Any) -> str:
+    return ref.name if ref is not None else "(nobody)"
+
+
+# ---------------------------------------------------------------------------------------------- commands
+
+
+def cmd_migrate(ctx: Context, args: argparse.Namespace) -> int:
+    from alembic.migration import MigrationContext
+
+    with ctx.db.engine.connect() as conn:
+        revision = MigrationContext.configure(conn).get_current_revision()
+    ctx.print(f"database {ctx.config.database.safe_url} is at schema revision {revision} (newest)")
+    return EXIT_OK
+
+
+def cmd_import_org(ctx: Context, args: argparse.Namespace) -> int:
+    folder = Path(args.dir) if args.dir else SAMPLE_DIR
+    with ctx.db.session() as s:
+        summary = import_org_dir(s, folder)
+    ctx.print(f"imported {folder}: {summary}")
+    return EXIT_OK
+
+
+def cmd_export_org(ctx: Context, args: argparse.Namespace) -> int:
+    with ctx.db.session() as s:
+        counts = export_org(s, args.dir)
+    ctx.print(f"exported to {args.dir}: " + ", ".join(f"{name} ({n} rows)" for name, n in counts.items()))
+    return EXIT_OK
+
+
+def cmd_invite(ctx: Context, args: argparse.Namespace) -> int:
+    person_id = ctx.person_id(args.person)
+    invite = ctx.services.people_service.create_invite(person_id, None)
+    code = invite if isinstance(invite, str) else invite.code
+    ctx.print(f"invite code for {args.person}: {code}")
+    link = ctx.config.bot.deep_link(code)
+    if link:
+        ctx.print(f"deep link: {link}")
+    else:
+        ctx.print(f"they send the bot: /start {code}   (set [bot] username in config.toml to get a deep link)")
+    return EXIT_OK
+
+
+def cmd_report(ctx: Context, args: argparse.Namespace) -> int:
+    text = " ".join(args.text).strip()
+    if not text:
+        raise CliError('report: the text is empty; e.g. lianhu report --from P1111 "羊圈着火了"')
+    reporter = ctx.person_id(args.reporter)
+    case = ctx.services.case_service.file_report(reporter, text=text, language=args.language)
+    ctx.print(
+        f"case #{case.id}: {case.category}, {case.urgency}, {case.state}, owner: {_ref(case.owner)}"
+        + (" (needs review)" if case.needs_review else "")
+    )
+    return EXIT_OK
+
+
+def _case_line(case: Any) -> str:
+    late = "  OVERDUE" if case.overdue else ""
+    text = (case.text or "").replace("\n", " ")
+    if len(text) > 40:
+        text = text[:39] + "…"
+    return (
+        f"#{case.id:<5} {case.urgency:<8} {case.state:<9} {case.category:<14} owner: {_ref(case.owner):<8} "
+        f"{_time(case.created_at)}{late}  {text}"
+    )
+
+
+def cmd_cases(ctx: Context, args: argparse.Namespace) -> int:
+    if args.person:
+        viewer = ctx.person_id(args.person)
+        scope = args.scope
+        if scope is None:
+            with ctx.db.session() as s:
+                role = s.get(Person, viewer).role  # type: ignore[union-attr]
+            scope = "reported" if role == Role.liaison_worker else "mine"
+        cases = ctx.services.case_service.list_cases(
+            viewer, scope=scope, open_only=not args.all, limit=args.limit
+        )
+        if not cases:
+            ctx.print(f"no {'' if args.all else 'open '}cases ({scope}) for {args.person}")
+        for case in cases:
+            ctx.print(_case_line(case))
+        return EXIT_OK
+    rows = present(ctx.services.case_service.ledger(), LOCAL)
+    if not args.all:
+        rows = [r for r in rows if r["state"] not in ("closed", "rejected", "duplicate")]
+    if not rows:
+        ctx.print("no cases yet" if args.all else "no open cases (use --all to include closed ones)")
+    for r in rows[-args.limit :]:
+        late = "  OVERDUE" if r["overdue"] else ""
+        ctx.print(
+            f"#{r['case_id']:<5} {r['urgency']:<8} {r['state']:<9} {r['category']:<14} "
+            f"owner: {r['owner'] or '(nobody)'}  {r['unit']}  {r['created_at']}{late}"
+        )
+    return EXIT_OK
+
+
+def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
+    viewer = ctx.viewer_id(args.as_person)
+    service = ctx.services.case_service
+    case = service.get_case(args.number, viewer)
+    timeline = service.timeline(args.number, viewer)
+    p = ctx.print
+    p(f"Case #{case.id}  [{case.urgency}] {case.category} — {case.state}" + ("  OVERDUE" if case.overdue else ""))
+    p(f"  where:     {' > '.join(case.unit_path) or case.unit_name}")
+    p(f"  reporter:  {_ref(case.reporter)}      reported: {_time(case.created_at)}")
+    p(f"  owner:     {_ref(case.owner)}      escalation level: {case.escalation_level}")
+    p(f"  ack due:   {_time(case.ack_due_at)}      resolve due: {_time(case.resolve_due_at)}")
+    if case.confidence is not None:
+        cues = ", ".join(c.get("text", "") for c in case.cues if not c.get("negated")) or "-"
+        p(f"  triage:    confidence {case.confidence:.2f}; cues: {cues}")
+    if case.needs_review:
+        p("  needs review (e.g. an untranscribed voice note)")
+    p(f"  text:      {case.text or '-'}")
+    if case.resolution_note:
+        p(f"  resolution: {case.resolution_note}")
+    if case.close_reason:
+        p(f"  closed because: {case.close_reason}")
+    p("Timeline:")
+    for e in timeline:
+        move = f" {e.from_state}→{e.to_state}" if e.from_state or e.to_state else ""
+        note = f"  “{e.note}”" if e.note else ""
+        p(f"  {_time(e.at)}  {e.kind:<12} {e.actor_name or 'system'}{move}{note}")
+    return EXIT_OK
+
+
+def cmd_tick(ctx: Context, args: argparse.Namespace) -> int:
+    summary = ctx.services.due_work().run_once()
+    ctx.print(
+        f"processed {summary.total} due item(s) at {_time(ctx.clock.now())}: "
+        f"{summary.reminders + summary.overdue_reminders} reminder(s), {summary.escalations} escalation(s), "
+        f"{summary.auto_closed} auto-closed, {summary.rerouted} re-routed"
+    )
+    for case_id, error in summary.errors:
+        print(f"lianhu: case #{case_id} could not be processed: {error}", file=sys.stderr)
+    return EXIT_FAIL if summary.errors else EXIT_OK
+
+
+def cmd_ledger(ctx: Context, args: argparse.Namespace) -> int:
+    tz = zone(args.timezone)
+    rows = ctx.services.case_service.ledger()
+    if args.unit:
+        inside = case_ids_in_unit(ctx.db, args.unit)
+        rows = [r for r in rows if r["case_id"] in inside]
+    write_ledger(present(rows, tz), args.format, Path(args.out) if args.out else None, ctx.out)
+    if args.out:
+        ctx.print(f"wrote {len(rows)} case(s) to {args.out}")
+    return EXIT_OK
+
+
+def cmd_state_chart(ctx: Context, args: argparse.Namespace) -> int:
+    from workflows.lifecycle import write_state_chart
+
+    path = write_state_chart(Path(args.out)) if args.out else write_state_chart()
+    ctx.print(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
+    if not ctx.config.bot.token:
+        raise CliError(
+            f"no bot token: set the environment variable {ENV_TOKEN}, or [bot] token in config.toml "
+            "(get one from @BotFather)"
+        )
+    ctx.db  # migrate before the bot starts  # noqa: B018
+    from bot.app import run  # lazily: the Telegram stack is only needed here
+
+    return int(run(ctx.config) or 0)
+
+
+# ---------------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lianhu",
+        description="Lianhu (联户) admin commands. Every command migrates the database first.",
+    )
+    parser.add_argument("--config", metavar="FILE", help="config file (default: $LIANHU_CONFIG, ./config.toml)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks (for developers)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func: Callable[[Context, argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    add("run", cmd_run, "start the Telegram bot")
+    add("migrate", cmd_migrate, "bring the database schema up to date")
+    p = add("import-org", cmd_import_org, "import units.csv, people.csv, households.csv (upsert by code)")
+    p.add_argument("dir", nargs="?", metavar="DIR", help="folder with the CSV files (default: the sample county)")
+    p = add("export-org", cmd_export_org, "export the org tree as units.csv, people.csv, households.csv")
+    p.add_argument("dir", metavar="DIR")
+    p = add("invite", cmd_invite, "make an invite code (and deep link) for a person")
+    p.add_argument("person", metavar="PERSON_CODE")
+    p = add("report", cmd_report, "file a report as a person, from the command line")
+    p.add_argument("--from", dest="reporter", required=True, metavar="PERSON_CODE")
+    p.add_argument("--language", choices=("zh", "bo"), default=None, help="language hint (default: the person's)")
+    p.add_argument("text", nargs="+", help="what happened")
+    p = add("cases", cmd_cases, "list cases (open ones unless --all)")
+    p.add_argument("--person", metavar="CODE", help="as this person sees them")
+    p.add_argument("--scope", choices=("mine", "jurisdiction", "reported"), help="with --person")
+    p.add_argument("--all", action="store_true", help="include closed, rejected and duplicate cases")
+    p.add_argument("--limit", type=int, default=50)
+    p = add("show", cmd_show, "one case: card and timeline")
+    p.add_argument("number", type=int, metavar="N")
+    p.add_argument("--as", dest="as_person", metavar="CODE", help="view as this person (default: an admin)")
+    add("tick", cmd_tick, "process due reminders, escalations and auto-closes once")
+    p = add("ledger", cmd_ledger, "the case ledger (台账): one row per case")
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.add_argument("--out", metavar="FILE", help="write to FILE (default: print)")
+    p.add_argument("--unit", metavar="CODE", help="only cases inside this unit (e.g. a township)")
+    p.add_argument("--timezone", default=DEFAULT_TIMEZONE, help="time zone for the times (default: %(default)s)")
+    p = add("state-chart", cmd_state_chart, "write docs/state-chart.md from the case state machine")
+    p.add_argument("--out", metavar="FILE")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
+    """Entry point of the ``lianhu`` console script. ``clock`` lets tests run the CLI on a fake clock."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the usage message
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx: Context | None = None
+    try:
+        config = load_config(args.config)
+        if args.command == "run":
+            logging.getLogger().setLevel(config.logging.level)
+        ctx = Context(config, sys.stdout, clock)
+        return args.func(ctx, args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        if _is_user_error(exc):
+            print(f"lianhu: error: {_describe(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"lianhu: internal error: {exc!r} (run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_FAIL
+    finally:
+        if ctx is not None:
+            ctx.close()
+
+
+def _is_user_error(exc: Exception) -> bool:
+    from workflows.errors import DomainError
+
+    return isinstance(exc, CliError | ConfigError | OrgImportError | DomainError | LookupError | SQLAlchemyError
+                      | OSError | ValueError)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, SQLAlchemyError):
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return f"database: {detail}"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return str(exc) or exc.__class__.__name__
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""User-facing text: one gettext catalogue per language (``locales/<lang>.po``), read with Babel.
+
+Why gettext .po files read by Babel (and not dicts in code or compiled .mo files):
+- translators and reviewers (e.g. a Tibetan-speaking county cadre) can edit a .po file with any PO editor or a
+  plain text editor, and see every string of one language in one place;
+- Babel parses .po directly, so there is no compile step to forget;
+- message ids are stable keys (``report.filed``) rather than source sentences: the bot has three equal
+  languages and the keys stay put when the Chinese wording is improved.
+
+Placeholders use ``str.format`` names (``{case_id}``). A missing translation falls back to Simplified Chinese
+(the default UI language), then to the key itself, so a gap in a catalogue shows up as a readable string rather
+than a crash; ``tests/bot/test_i18n.py`` checks that every catalogue has every key with the same placeholders.
+"""
+
+from __future__ import annotations
+
+import string
+from functools import lru_cache
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+
+LOCALES_DIR = Path(__file__).with_name("locales")
+DEFAULT_LANGUAGE = "zh"
+UI_LANGUAGES = ("zh", "bo", "en")
+SPEECH_LANGUAGES = ("zh", "bo")
+#: How each language names itself on the /lang buttons (never translated).
+LANGUAGE_NAMES = {"zh": "中文", "bo": "བོད་ཡིག", "en": "English"}
+
+
+@lru_cache(maxsize=None)
+def catalogue(lang: str) -> dict[str, str]:
+    """All translated strings of one language, keyed by message id (empty translations are left out)."""
+    path = LOCALES_DIR / f"{lang}.po"
+    if not path.exists():
+        return {}
+    with path.open("rb") as fh:
+        cat = read_po(fh)
+    return {str(msg.id): str(msg.string) for msg in cat if msg.id and msg.string}
+
+
+def normalize(lang: str | None) -> str:
+    """Map anything (None, "zh-CN", "bo_CN", unknown) to one of :data:`UI_LANGUAGES`."""
+    if not lang:
+        return DEFAULT_LANGUAGE
+    base = lang.replace("_", "-").split("-")[0].lower()
+    return base if base in UI_LANGUAGES else DEFAULT_LANGUAGE
+
+
+class _Lenient(dict):
+    """Format mapping that leaves an unknown placeholder visible instead of raising KeyError."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def t(lang: str | None, key: str, **params: object) -> str:
+    """The text for ``key`` in ``lang`` with ``params`` filled in."""
+    lang = normalize(lang)
+    text = catalogue(lang).get(key) or catalogue(DEFAULT_LANGUAGE).get(key) or key
+    if not params:
+        return text
+    try:
+        return text.format_map(_Lenient(params))
+    except (ValueError, IndexError):  # a broken translation must not take the bot down
+        return text
+
+
+def has(key: str) -> bool:
+    """True when the default catalogue knows ``key`` (used to fall back for unknown categories etc.)."""
+    return key in catalogue(DEFAULT_LANGUAGE)
+
+
+def placeholders(text: str) -> set[str]:
+    """Names of the ``{placeholders}`` in one message (for catalogue consistency checks)."""
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def label(lang: str | None, group: str, value: str | None) -> str:
+    """A vocabulary word (``state``, ``urgency``, ``category``, ``role``, ``speech``); unknown values are shown
+    as they are rather than as a raw key."""
+    if not value:
+        return t(lang, "card.nobody")
+    key = f"{group}.{value}"
+    return t(lang, key) if has(key) else value

@@ -1,0 +1,162 @@
+"""Turning domain views and notification payloads into text in the reader's language.
+
+Why separate from the handlers and the delivery port: the same case card appears in a new-case ping, a
+reminder, ``/case N`` and a refreshed message after a button press; one renderer keeps them identical and
+unit-testable without Telegram. Everything here is pure (no I/O); every word comes from :mod:`bot.i18n`.
+
+Times are stored as naive UTC; officials read them in China Standard Time (UTC+8, no daylight saving).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.i18n import label, t
+from bot.textsplit import clip
+from workflows.views import CaseView, TimelineEntry
+
+LOCAL_OFFSET = timedelta(hours=8)
+TEXT_IN_CARD = 600  # characters of the report shown in a card; /case N shows the timeline too
+TEXT_IN_LIST = 24
+
+
+def local_time(value: datetime | str | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return (value + LOCAL_OFFSET).strftime("%m-%d %H:%M")
+
+
+def _name(ref: Any, lang: str) -> str:
+    """A person ref from a view (PersonRef) or a payload (dict with "name"); None → "nobody"."""
+    if ref is None:
+        return t(lang, "card.nobody")
+    if isinstance(ref, Mapping):
+        return str(ref.get("name") or t(lang, "card.nobody"))
+    return str(getattr(ref, "name", ref))
+
+
+def understood(lang: str, category: str | None, urgency: str | None) -> dict[str, str]:
+    return {"category": label(lang, "category", category or "other"), "urgency": label(lang, "urgency", urgency or "general")}
+
+
+def _cues(view: CaseView) -> str:
+    words = [str(c.get("text")) for c in view.cues if isinstance(c, Mapping) and c.get("text") and not c.get("negated")]
+    return "、".join(dict.fromkeys(words))[:80]
+
+
+def case_card(lang: str, view: CaseView, *, timeline: Sequence[TimelineEntry] = (), for_official: bool = True) -> str:
+    """The case card: number and state, what it is, who, when, the text; optionally the timeline."""
+    lines = [
+        t(lang, "card.head", case_id=view.id, state=label(lang, "state", view.state)),
+        t(lang, "card.triage", **understood(lang, view.category, view.urgency)),
+        t(lang, "card.owner", owner=_name(view.owner, lang)),
+    ]
+    if for_official:
+        lines.append(t(lang, "card.reporter", reporter=view.reporter.name, unit=" / ".join(view.unit_path[1:]) or view.unit_name))
+    lines.append(t(lang, "card.reported_at", time=local_time(view.created_at)))
+    due = view.ack_due_at if view.state == "assigned" else view.resolve_due_at
+    if due is not None and view.state in ("assigned", "accepted"):
+        lines.append(t(lang, "card.due", time=local_time(due)))
+    if view.overdue:
+        lines.append(t(lang, "card.overdue"))
+    if view.needs_review:
+        lines.append(t(lang, "card.needs_review"))
+    if for_official and view.cues and _cues(view):
+        lines.append(t(lang, "card.why", cues=_cues(view)))
+    text = (view.text or "").strip()
+    lines.append("「" + clip(text, TEXT_IN_CARD) + "」" if text else t(lang, "card.no_text"))
+    if view.resolution_note:
+        lines.append(t(lang, "card.note", note=view.resolution_note))
+    if timeline:
+        lines.append("")
+        lines.append(t(lang, "card.timeline"))
+        lines.extend(timeline_line(lang, e) for e in timeline)
+    return "\n".join(lines)
+
+
+def payload_card(lang: str, p: Mapping[str, Any]) -> str:
+    """A card from a notification payload, for when the case can no longer be read (should be rare)."""
+    lines = [
+        t(lang, "card.head", case_id=p.get("case_id"), state=label(lang, "state", p.get("state"))),
+        t(lang, "card.triage", **understood(lang, p.get("category"), p.get("urgency"))),
+        t(lang, "card.owner", owner=_name(p.get("owner"), lang)),
+    ]
+    text = str(p.get("text") or "").strip()
+    lines.append("「" + clip(text, TEXT_IN_CARD) + "」" if text else t(lang, "card.no_text"))
+    return "\n".join(lines)
+
+
+def timeline_line(lang: str, e: TimelineEntry) -> str:
+    data = e.data or {}
+    params: dict[str, Any] = {"note": clip(e.note or "", 120), "kind": e.kind}
+    if e.kind in ("assigned", "escalated", "reassigned", "reopened"):
+        params["owner"] = data.get("owner_name") or ""
+    if e.kind == "triaged":
+        params.update(understood(lang, data.get("category"), data.get("urgency")))
+    if e.kind == "triage_corrected":
+        params.update(understood(lang, data.get("new_category"), data.get("new_urgency")))
+    key = f"event.{e.kind}"
+    what = t(lang, key if _known(key) else "event.other", **params).rstrip("：: ")
+    who = e.actor_name or t(lang, "card.system")
+    return f"{local_time(e.at)} {who}: {what}"
+
+
+def _known(key: str) -> bool:
+    from bot.i18n import has
+
+    return has(key)
+
+
+def list_line(lang: str, view: CaseView) -> str:
+    """One line per case in /my, /cases, /overdue: number, urgency, category, state, a bit of the text."""
+    head = t(
+        lang,
+        "list.line",
+        case_id=view.id,
+        urgency=label(lang, "urgency", view.urgency),
+        category=label(lang, "category", view.category),
+        state=label(lang, "state", view.state),
+        overdue=t(lang, "list.overdue_mark") if view.overdue else "",
+    )
+    text = (view.text or "").strip().replace("\n", " ")
+    return f"{head} {clip(text, TEXT_IN_LIST)}" if text else head
+
+
+def reason_text(lang: str, payload: Mapping[str, Any]) -> str:
+    """Why a case moved up: the official's own words, else the system's reason in words."""
+    note = (payload.get("note") or "").strip() if isinstance(payload.get("note"), str) else ""
+    reason = payload.get("reason")
+    if note:
+        return note
+    if reason in ("ack_overdue", "resolve_overdue", "triage_corrected"):
+        return t(lang, f"reason.{reason}")
+    if reason == "manual":
+        return t(lang, "reason.manual", by=_name(payload.get("by"), lang))
+    return str(reason or "")
+
+
+def report_receipt(lang: str, view: CaseView | None, payload: Mapping[str, Any], *, voice: bool) -> str:
+    """What the worker sees after reporting: number, what we understood, the text echoed, who owns it."""
+    case_id = view.id if view else payload.get("case_id")
+    category = view.category if view else payload.get("category")
+    urgency = view.urgency if view else payload.get("urgency")
+    owner = _name(view.owner if view else payload.get("owner"), lang)
+    text = ((view.text if view else payload.get("text")) or "").strip()
+    needs_review = view.needs_review if view else bool(payload.get("needs_review"))
+    if voice and not text:
+        body = t(lang, "voice.failed", case_id=case_id, owner=owner)
+    else:
+        body = t(lang, "report.filed", case_id=case_id, text=clip(text, TEXT_IN_CARD), owner=owner,
+                 **understood(lang, category, urgency))
+        if needs_review:
+            body += "\n" + t(lang, "report.review_note")
+    if urgency == "urgent":
+        body += "\n" + t(lang, "report.urgent_note")
+    return body

@@ -1,0 +1,210 @@
+"""The ``lianhu`` CLI, in-process (``main([...])``) on a fresh SQLite database in a temporary folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.ledger import COLUMNS
+from workflows.ports import FakeClock
+
+SECRETS = ("LIANHU_BOT_TOKEN", "LIANHU_DATABASE_URL", "LIANHU_DB_PASSWORD", "LIANHU_CONFIG")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean working folder: no config.toml, no env secrets; the database goes to ./data."""
+    monkeypatch.chdir(tmp_path)
+    for name in SECRETS:
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str, clock: FakeClock | None = None) -> tuple[int, str, str]:
+    code = main(list(argv), clock=clock)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_migrate_creates_the_database_in_the_data_folder(home: Path, capsys) -> None:
+    code, out, _ = run(capsys, "migrate")
+    assert code == 0 and "schema revision 0001" in out
+    assert (home / "data" / "lianhu.sqlite3").is_file()
+    assert run(capsys, "migrate")[0] == 0  # idempotent
+
+
+def test_import_sample_then_export(home: Path, capsys) -> None:
+    code, out, _ = run(capsys, "import-org")
+    assert code == 0
+    assert "units: 15 created" in out and "people: 34 created" in out and "households: 104 created" in out
+    code, out, _ = run(capsys, "import-org")
+    assert code == 0 and "15 unchanged" in out
+    code, out, _ = run(capsys, "export-org", str(home / "export"))
+    assert code == 0 and "people.csv (34 rows)" in out
+    rows = list(csv.DictReader((home / "export" / "people.csv").open(encoding="utf-8-sig")))
+    assert {r["code"]: r["role"] for r in rows}["P002"] == "county_commander"
+
+
+def test_import_bad_folder_lists_problems_and_exits_2(home: Path, capsys) -> None:
+    folder = home / "org"
+    folder.mkdir()
+    (folder / "units.csv").write_text("code,name,name_bo,level,parent_code,default_language\nT1,乡,,township,C9,zh\n",
+                                      encoding="utf-8")
+    code, out, err = run(capsys, "import-org", str(folder))
+    assert code == 2 and out == ""
+    assert "units.csv:2: parent_code: unknown unit 'C9'" in err and "Traceback" not in err
+
+
+def test_run_without_a_token_says_what_to_set(home: Path, capsys) -> None:
+    code, _, err = run(capsys, "run")
+    assert code == 2
+    assert "LIANHU_BOT_TOKEN" in err and "[bot] token" in err and "Traceback" not in err
+    assert not (home / "data").exists()  # refused before touching anything
+
+
+def test_bad_config_is_one_line_naming_the_key(home: Path, capsys) -> None:
+    (home / "config.toml").write_text('[policy.urgent]\nack_within = "30x"\n', encoding="utf-8")
+    code, out, err = run(capsys, "migrate")
+    assert code == 2 and out == ""
+    assert err.strip() == "lianhu: error: policy.urgent.ack_within: '30x' is not a duration like 30m, 24h or 7d"
+
+
+def test_missing_config_file_and_unknown_command(home: Path, capsys) -> None:
+    code, _, err = run(capsys, "--config", "nope.toml", "migrate")
+    assert code == 2 and "nope.toml" in err and "does not exist" in err
+    code, _, err = run(capsys, "frobnicate")
+    assert code == 2 and "invalid choice" in err
+
+
+def test_unreachable_database_is_a_clear_error(home: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("LIANHU_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/nothing")
+    code, _, err = run(capsys, "migrate")
+    assert code == 2 and err.startswith("lianhu: error: database:") and "Traceback" not in err
+
+
+def test_unknown_person_code(home: Path, capsys) -> None:
+    run(capsys, "import-org")
+    code, _, err = run(capsys, "invite", "P999")
+    assert code == 2 and "no person with code 'P999'" in err
+
+
+def test_empty_ledger_has_the_header(home: Path, capsys) -> None:
+    code, out, _ = run(capsys, "ledger")
+    assert code == 0
+    assert out.splitlines() == [",".join(COLUMNS)]
+    assert COLUMNS[:2] == ("case_id", "created_at") and "resolution_note" in COLUMNS
+    code, out, _ = run(capsys, "ledger", "--format", "json")
+    assert code == 0 and json.loads(out) == []
+    code, _, err = run(capsys, "ledger", "--unit", "NOPE")
+    assert code == 2 and "no unit with code 'NOPE'" in err
+
+
+def test_state_chart(home: Path, capsys) -> None:
+    code, out, _ = run(capsys, "state-chart", "--out", str(home / "chart.md"))
+    assert code == 0
+    text = (home / "chart.md").read_text(encoding="utf-8")
+    assert "stateDiagram" in text and "resolved" in text
+
+
+# ---------------------------------------------------------------------------------------------- the engine
+
+
+FIRE = "多卡村扎西家的帐篷着火了 快来人"
+
+
+def test_report_cases_show_and_ledger(home: Path, capsys) -> None:
+    clock = FakeClock()
+    assert run(capsys, "import-org", clock=clock)[0] == 0
+    code, out, err = run(capsys, "report", "--from", "P1111", FIRE, clock=clock)
+    assert code == 0, err
+    assert out.startswith("case #1: ") and "urgent" in out and "owner: 王建国" in out  # V0101's grid leader
+
+    code, out, _ = run(capsys, "cases", clock=clock)
+    assert code == 0 and out.startswith("#1 ") and "王建国" in out
+    code, out, _ = run(capsys, "cases", "--person", "P110", clock=clock)  # the owner's own list
+    assert code == 0 and out.startswith("#1 ")
+    code, out, _ = run(capsys, "cases", "--person", "P2111", clock=clock)  # a worker in the other township
+    assert code == 0 and "no open cases" in out
+
+    code, out, _ = run(capsys, "show", "1", clock=clock)
+    assert code == 0
+    assert out.startswith("Case #1  [urgent]") and "尕玛示范县" in out and FIRE in out
+    assert "Timeline:" in out and "扎西" in out
+    code, _, err = run(capsys, "show", "99", clock=clock)
+    assert code == 2 and "99" in err
+
+    code, out, _ = run(capsys, "ledger", "--out", str(home / "ledger.csv"), clock=clock)
+    assert code == 0 and "wrote 1 case(s)" in out
+    rows = list(csv.DictReader((home / "ledger.csv").open(encoding="utf-8-sig")))
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["case_id"], row["reporter_code"], row["urgency"], row["state"], row["owner"]) == (
+        "1", "P1111", "urgent", "assigned", "王建国")
+    assert row["created_at"] == "2026-01-05 16:00+08:00"  # FakeClock starts 08:00 UTC; shown in Beijing time
+    assert row["overdue"] == "no"
+    from bot.config import load_config
+    from bot.wiring import build_services
+
+    services = build_services(load_config(env={}), clock=clock)
+    try:  # every exported column is one the domain's ledger really provides
+        assert set(COLUMNS) <= set(services.case_service.ledger()[0])
+    finally:
+        services.close()
+    code, out, _ = run(capsys, "ledger", "--format", "json", "--unit", "T02", clock=clock)
+    assert code == 0 and json.loads(out) == []  # the case is in T01
+    code, out, _ = run(capsys, "ledger", "--format", "json", "--unit", "V0101", clock=clock)
+    assert [r["case_id"] for r in json.loads(out)] == [1]
+
+
+def test_tick_escalates_an_unacknowledged_urgent_case(home: Path, capsys) -> None:
+    clock = FakeClock()
+    run(capsys, "import-org", clock=clock)
+    run(capsys, "report", "--from", "P1111", FIRE, clock=clock)
+    code, out, _ = run(capsys, "tick", clock=clock)
+    assert code == 0 and out.startswith("processed 0 ")
+    clock.advance(minutes=31)  # urgent: acknowledge within 30 minutes
+    code, out, _ = run(capsys, "tick", clock=clock)
+    assert code == 0 and out.startswith("processed 1 ")
+    code, out, _ = run(capsys, "show", "1", clock=clock)
+    assert "owner:     陈志强" in out  # T01's township commander
+    assert "escalat" in out
+    code, out, _ = run(capsys, "tick", clock=clock)  # nothing due twice
+    assert out.startswith("processed 0 ")
+
+
+def test_report_errors(home: Path, capsys) -> None:
+    run(capsys, "import-org")
+    code, _, err = run(capsys, "report", "--from", "P404", "羊丢了")
+    assert code == 2 and "no person with code 'P404'" in err
+    code, _, err = run(capsys, "report", "--from", "P1111", "  ")
+    assert code == 2 and "empty" in err
+    code, _, err = run(capsys, "report", "羊丢了")
+    assert code == 2 and "--from" in err
+
+
+def test_invite_prints_code_and_deep_link(home: Path, capsys) -> None:
+    run(capsys, "import-org")
+    code, out, _ = run(capsys, "invite", "P1111")
+    assert code == 0 and "/start " in out and "username" in out  # no username configured: how to get a link
+    (home / "config.toml").write_text('[bot]\nusername = "lianhu_demo_bot"\n', encoding="utf-8")
+    code, out, _ = run(capsys, "invite", "P1111")
+    assert code == 0
+    invite = out.splitlines()[0].rsplit(" ", 1)[1]
+    assert f"https://t.me/lianhu_demo_bot?start={invite}" in out
+    from sqlalchemy import select
+
+    from storage.db import Database
+    from storage.models import InviteCode, Person
+
+    db = Database(f"sqlite:///{home / 'data' / 'lianhu.sqlite3'}")
+    try:
+        with db.session() as s:
+            person = s.scalars(select(Person).join(InviteCode, InviteCode.person_id == Person.id)
+                               .where(InviteCode.code == invite)).one()
+            assert person.code == "P1111"
+    finally:
+        db.dispose()

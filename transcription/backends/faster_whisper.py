@@ -1,0 +1,286 @@
+"""Default backend: faster-whisper (CTranslate2) on CPU, int8, with the packaged Whisper base.
+
+Why these defaults: the county servers are small (2 cores); CTranslate2 int8 runs Whisper base at about 0.2×
+real time there, and needs no torch. The language is always forced by the caller (Whisper's detection confuses
+Tibetan and Mandarin); the temperature fallback is bounded to (0.0, 0.2, 0.4) and
+``condition_on_previous_text`` is off, which together keep Whisper from looping on noisy voice notes; Silero VAD
+(shipped inside faster-whisper) skips silence, which removes most "字幕由…提供" hallucinations at the source,
+and :func:`transcription.postprocess.clean_segments` removes the rest.
+
+Models are loaded lazily and shared: two transcribers with the same model and compute settings (Mandarin and
+the Tibetan fallback, say) use one ``WhisperModel``; loading is guarded by a lock, and CTranslate2 models are
+safe to call from several threads (``num_workers`` sets how many run in parallel).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transcription.audio import SAMPLE_RATE, decode_audio
+from transcription.backends import (
+    BackendConfigError,
+    check_keys,
+    float_tuple,
+    option,
+    positive,
+)
+from transcription.base import BackendUnavailableError, Transcript, TranscriptionError
+from transcription.postprocess import clean_segments, join_segments, to_simplified
+from transcription.weights import PACKAGED_BASE, resolve_model
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FasterWhisperTranscriber"]
+
+_models: dict[tuple[Any, ...], Any] = {}
+_models_lock = threading.Lock()
+
+COMPUTE_TYPES = ("int8", "int8_float32", "int16", "float32", "float16", "int8_float16", "bfloat16", "default")
+
+
+def _load_shared(key: tuple[Any, ...], factory: Any) -> Any:
+    with _models_lock:
+        model = _models.get(key)
+        if model is None:
+            model = factory()
+            _models[key] = model
+        return model
+
+
+def _model_label(spec: str) -> str:
+    if spec == PACKAGED_BASE:
+        return "whisper-base"
+    return Path(spec).name or spec
+
+
+class FasterWhisperTranscriber:
+    """Audio bytes -> :class:`Transcript` with faster-whisper. See module docstring for the why of defaults."""
+
+    def __init__(
+        self,
+        model: str = PACKAGED_BASE,
+        *,
+        compute_type: str = "int8",
+        device: str = "cpu",
+        cpu_threads: int = 2,
+        num_workers: int = 1,
+        beam_size: int = 5,
+        vad: bool = True,
+        no_speech_threshold: float = 0.6,
+        log_prob_threshold: float = -1.0,
+        compression_ratio_threshold: float = 2.4,
+        temperature: Sequence[float] = (0.0, 0.2, 0.4),
+        condition_on_previous_text: bool = False,
+        initial_prompt: str | None = None,
+        max_seconds: float | None = 300.0,
+        max_bytes: int | None = 20_000_000,
+        allow_download: bool = False,
+        cache_dir: str | Path | None = None,
+        name_suffix: str = "",
+    ) -> None:
+        if compute_type not in COMPUTE_TYPES:
+            raise BackendConfigError(
+                "compute_type", f"unknown '{compute_type}' (choose {', '.join(COMPUTE_TYPES)})"
+            )
+        self.model_spec = str(model)
+        self.compute_type = compute_type
+        self.device = device
+        self.cpu_threads = cpu_threads
+        self.num_workers = num_workers
+        self.beam_size = beam_size
+        self.vad = vad
+        self.no_speech_threshold = no_speech_threshold
+        self.log_prob_threshold = log_prob_threshold
+        self.compression_ratio_threshold = compression_ratio_threshold
+        self.temperature = tuple(float(t) for t in temperature)
+        self.condition_on_previous_text = condition_on_previous_text
+        self.initial_prompt = initial_prompt or None
+        self.max_seconds = max_seconds
+        self.max_bytes = max_bytes
+        self.allow_download = allow_download
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.name = f"faster-whisper:{_model_label(self.model_spec)}:{compute_type}" + (
+            f":{name_suffix}" if name_suffix else ""
+        )
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    # --- configuration -----------------------------------------------------------------------------------
+
+    _KEYS = (
+        "model",
+        "compute_type",
+        "device",
+        "cpu_threads",
+        "num_workers",
+        "beam_size",
+        "vad",
+        "no_speech_threshold",
+        "log_prob_threshold",
+        "compression_ratio_threshold",
+        "temperature",
+        "condition_on_previous_text",
+        "initial_prompt",
+        "max_seconds",
+        "max_bytes",
+        "allow_download",
+        "cache_dir",
+        "name_suffix",
+    )
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> FasterWhisperTranscriber:
+        """Build from a language table (merged over the global limits). Errors name the key."""
+        cfg = check_keys(cfg, cls._KEYS)
+        if not str(cfg.get("model", "")).strip():
+            raise BackendConfigError(
+                "model", f'missing (e.g. "{PACKAGED_BASE}" or a CTranslate2 model folder)'
+            )
+        kwargs: dict[str, Any] = {"model": str(cfg["model"])}
+        converters: dict[str, Any] = {
+            "compute_type": str,
+            "device": str,
+            "cpu_threads": positive(int),
+            "num_workers": positive(int),
+            "beam_size": positive(int),
+            "vad": bool,
+            "no_speech_threshold": float,
+            "log_prob_threshold": float,
+            "compression_ratio_threshold": float,
+            "temperature": float_tuple,
+            "condition_on_previous_text": bool,
+            "initial_prompt": str,
+            "max_seconds": positive(float),
+            "max_bytes": positive(int),
+            "allow_download": bool,
+            "cache_dir": str,
+            "name_suffix": str,
+        }
+        for key, convert in converters.items():
+            value = option(cfg, key, convert)
+            if value is not None:
+                kwargs[key] = value
+        return cls(**kwargs)
+
+    # --- model -----------------------------------------------------------------------------------------------
+
+    def _get_model(self) -> Any:
+        if self._model is not None:
+            return self._model
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+        return self._model
+
+    def _load(self) -> Any:
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as exc:  # pragma: no cover - it is a core dependency
+            raise BackendUnavailableError(
+                "faster-whisper is not installed (pip install faster-whisper)"
+            ) from exc
+        location = str(resolve_model(self.model_spec, cache_dir=self.cache_dir))
+        key = (location, self.device, self.compute_type, self.cpu_threads, self.num_workers)
+
+        def create() -> Any:
+            started = time.perf_counter()
+            try:
+                model = WhisperModel(
+                    location,
+                    device=self.device,
+                    compute_type=self.compute_type,
+                    cpu_threads=self.cpu_threads,
+                    num_workers=self.num_workers,
+                    local_files_only=not self.allow_download,
+                )
+            except (
+                Exception
+            ) as exc:  # CTranslate2/HF raise RuntimeError, ValueError, OSError... all mean "cannot run"
+                raise BackendUnavailableError(f"cannot load speech model '{self.model_spec}': {exc}") from exc
+            log.info("loaded %s from %s in %.1f s", self.name, location, time.perf_counter() - started)
+            return model
+
+        return _load_shared(key, create)
+
+    def warm_up(self) -> None:
+        """Load the model now (at bot start-up) instead of on the first voice note."""
+        self._get_model()
+
+    # --- transcription ---------------------------------------------------------------------------------------
+
+    def transcribe(self, audio: bytes, language: str) -> Transcript:
+        """Transcribe ``audio`` in the given ``language`` (forced, never detected)."""
+        if not isinstance(language, str) or not language.strip():
+            raise TranscriptionError("language: a language code is required (e.g. 'zh', 'bo')")
+        language = language.strip().lower()
+        started = time.perf_counter()
+        samples = decode_audio(
+            audio, sample_rate=SAMPLE_RATE, max_seconds=self.max_seconds, max_bytes=self.max_bytes
+        )
+        return self.transcribe_array(samples, language, started=started)
+
+    def transcribe_array(
+        self, samples: np.ndarray, language: str, *, started: float | None = None
+    ) -> Transcript:
+        """Transcribe already-decoded 16 kHz mono float32 samples (used by benchmarks and by ``transcribe``)."""
+        started = time.perf_counter() if started is None else started
+        model = self._get_model()
+        supported = getattr(model, "supported_languages", None)
+        if supported and language not in supported:
+            raise TranscriptionError(f"language '{language}' is not supported by {self.name}")
+        try:
+            segments, _info = model.transcribe(
+                samples,
+                language=language,
+                task="transcribe",
+                beam_size=self.beam_size,
+                temperature=list(self.temperature),
+                compression_ratio_threshold=self.compression_ratio_threshold,
+                log_prob_threshold=self.log_prob_threshold,
+                no_speech_threshold=self.no_speech_threshold,
+                condition_on_previous_text=self.condition_on_previous_text,
+                initial_prompt=self.initial_prompt,
+                vad_filter=self.vad,
+            )
+            raw = list(segments)  # the generator does the work; consume it inside the try
+        except TranscriptionError:
+            raise
+        except Exception as exc:
+            raise TranscriptionError(f"{self.name} failed: {exc.__class__.__name__}: {exc}") from exc
+        if language == "zh":
+            raw = [_with_text(seg, to_simplified(seg.text)) for seg in raw]
+        kept, dropped = clean_segments(
+            raw,
+            prompt=self.initial_prompt,
+            no_speech_threshold=self.no_speech_threshold,
+            logprob_threshold=self.log_prob_threshold,
+        )
+        return Transcript(
+            text=join_segments(kept),
+            language=language,
+            segments=tuple(kept),
+            duration_s=round(samples.size / SAMPLE_RATE, 3),
+            model=self.name,
+            elapsed_s=round(time.perf_counter() - started, 3),
+            dropped=tuple(dropped),
+        )
+
+    def __repr__(self) -> str:
+        return f"FasterWhisperTranscriber({self.name!r})"
+
+
+def _with_text(segment: Any, text: str) -> dict[str, Any]:
+    return {
+        "text": text,
+        "start": segment.start,
+        "end": segment.end,
+        "no_speech_prob": segment.no_speech_prob,
+        "avg_logprob": segment.avg_logprob,
+    }

@@ -1,0 +1,137 @@
+"""Build one :class:`Transcriber` per speech language from the ``[transcription]`` TOML table.
+
+Example::
+
+    [transcription]
+    max_seconds = 300          # longest voice note accepted
+    max_bytes = 20_000_000     # largest upload accepted (Telegram bots may fetch up to 20 MB)
+    workers = 1                # transcription worker threads (used by the bot, not here)
+
+    [transcription.languages.zh]
+    backend = "faster_whisper"
+    model = "packaged:whisper-base"
+    compute_type = "int8"
+
+    [transcription.languages.bo]
+    backend = "transformers"            # or "http" with url = "...", or "openai_whisper"
+    model = "/srv/models/tibetan-asr"
+
+Backends are imported only when configured, so a deployment without torch can still run faster-whisper.
+
+Defaults when ``languages`` is absent (no table at all, or only the global limits): ``zh`` uses faster-whisper
+with the packaged multilingual Whisper base; ``bo`` uses the *same* model instance with language "bo", and its
+Transcript ``model`` name ends in ``:bo-fallback``. Whisper base barely knows Tibetan (its output for Amdo
+Tibetan is mostly wrong), so these transcripts must be read as a hint for the official, and deployments should
+configure a real Tibetan model under ``[transcription.languages.bo]``. When ``languages`` is present, exactly the
+languages listed there are built (a language left out has no transcriber: the bot keeps the audio for review).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from transcription.backends import BackendConfigError, option, positive
+from transcription.base import Transcriber
+from transcription.weights import PACKAGED_BASE
+
+__all__ = ["BACKENDS", "DEFAULT_LIMITS", "TranscriptionConfigError", "build_transcribers", "default_config"]
+
+# backend name -> (module, class); modules are imported lazily.
+BACKENDS: dict[str, tuple[str, str]] = {
+    "faster_whisper": ("transcription.backends.faster_whisper", "FasterWhisperTranscriber"),
+    "openai_whisper": ("transcription.backends.openai_whisper", "OpenAIWhisperTranscriber"),
+    "transformers": ("transcription.backends.hf", "HFTranscriber"),
+    "http": ("transcription.backends.http", "HTTPTranscriber"),
+}
+# backends that load a model and therefore need ``model`` (http needs ``url`` instead, checked by the backend)
+_NEEDS_MODEL = {"faster_whisper", "openai_whisper", "transformers"}
+
+DEFAULT_LIMITS: dict[str, Any] = {"max_seconds": 300.0, "max_bytes": 20_000_000, "workers": 1}
+_GLOBAL_KEYS = {"max_seconds", "max_bytes", "workers", "languages"}
+ROOT = "transcription"
+
+
+class TranscriptionConfigError(ValueError):
+    """A bad ``[transcription]`` setting; the message starts with the full key, e.g.
+    ``transcription.languages.bo.backend: unknown backend 'foo' (...)``."""
+
+
+def default_config() -> dict[str, Any]:
+    """The configuration used when none is given (see module docstring for why ``bo`` is a flagged fallback)."""
+    shared = {"backend": "faster_whisper", "model": PACKAGED_BASE, "compute_type": "int8"}
+    return {
+        **DEFAULT_LIMITS,
+        "languages": {"zh": dict(shared), "bo": {**shared, "name_suffix": "bo-fallback"}},
+    }
+
+
+def _global_limits(config: Mapping[str, Any]) -> dict[str, Any]:
+    limits = dict(DEFAULT_LIMITS)
+    for key in config:
+        if key not in _GLOBAL_KEYS:
+            raise TranscriptionConfigError(
+                f"{ROOT}.{key}: unknown setting (known: {', '.join(sorted(_GLOBAL_KEYS))})"
+            )
+    try:
+        limits["max_seconds"] = option(config, "max_seconds", positive(float), limits["max_seconds"])
+        limits["max_bytes"] = option(config, "max_bytes", positive(int), limits["max_bytes"])
+        limits["workers"] = option(config, "workers", positive(int), limits["workers"])
+    except BackendConfigError as exc:
+        raise TranscriptionConfigError(f"{ROOT}.{exc}") from exc
+    return limits
+
+
+def _backend_class(name: Any, where: str) -> Any:
+    if not isinstance(name, str) or name not in BACKENDS:
+        raise TranscriptionConfigError(
+            f"{where}.backend: unknown backend {name!r} (choose {', '.join(BACKENDS)})"
+        )
+    module_name, class_name = BACKENDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise TranscriptionConfigError(
+            f"{where}.backend: backend '{name}' cannot be imported ({exc}); install its extra, "
+            f"e.g. pip install 'lianhu[{'openai' if name == 'openai_whisper' else 'hf'}]'"
+        ) from exc
+    return getattr(module, class_name)
+
+
+def build_transcribers(config: Mapping[str, Any] | None) -> dict[str, Transcriber]:
+    """Return ``{language: transcriber}`` for the ``[transcription]`` table (``None``/``{}`` -> defaults).
+
+    Models are not loaded here (each backend loads lazily on first use or ``warm_up()``), so building is cheap
+    and configuration errors surface at start-up as :class:`TranscriptionConfigError` naming the key.
+    """
+    config = dict(config or {})
+    limits = _global_limits(config)
+    languages = config.get("languages")
+    if languages is None:
+        languages = default_config()["languages"]
+    if not isinstance(languages, Mapping):
+        raise TranscriptionConfigError(
+            f"{ROOT}.languages: expected a table of languages, e.g. [{ROOT}.languages.zh]"
+        )
+    transcribers: dict[str, Transcriber] = {}
+    for language, table in languages.items():
+        where = f"{ROOT}.languages.{language}"
+        if not isinstance(table, Mapping):
+            raise TranscriptionConfigError(f"{where}: expected a table with at least 'backend'")
+        if "backend" not in table:
+            raise TranscriptionConfigError(f"{where}.backend: missing (choose {', '.join(BACKENDS)})")
+        backend = table["backend"]
+        cls = _backend_class(backend, where)
+        if backend in _NEEDS_MODEL and not str(table.get("model", "")).strip():
+            raise TranscriptionConfigError(
+                f'{where}.model: missing (e.g. "{PACKAGED_BASE}" or the path of a model folder)'
+            )
+        merged = {"max_seconds": limits["max_seconds"], "max_bytes": limits["max_bytes"], **table}
+        try:
+            transcribers[str(language)] = cls.from_config(merged)
+        except BackendConfigError as exc:
+            raise TranscriptionConfigError(f"{where}.{exc}") from exc
+        except (ValueError, TypeError) as exc:  # a backend that raised a plain error still gets the location
+            raise TranscriptionConfigError(f"{where}: {exc}") from exc
+    return transcribers

@@ -1,0 +1,278 @@
+"""Transactional outbox: notifications are rows written with the state change, delivered afterwards.
+
+Why: a Telegram call inside a domain transaction would either block the transaction on the network or, worse,
+send a message for a change that then rolls back. Here the change and its notifications commit together, and
+:class:`OutboxDispatcher` delivers them at least once, with backoff, telling an admin when one finally fails.
+
+Delivery guarantees:
+- A row is *claimed* (``pending`` → ``sending``, ``attempts + 1``) by a conditional UPDATE in its own committed
+  transaction before the network call, so two dispatchers can never both deliver it (PostgreSQL additionally
+  uses ``FOR UPDATE SKIP LOCKED`` so they do not even contend).
+- A crash between the claim and the result leaves the row in ``sending``; :meth:`OutboxDispatcher.recover`
+  re-queues those at start-up. That one HTTP call is the only at-least-once window.
+- A recipient with no Telegram chat bound yet is not an error to spin on: the row stays ``pending`` and is
+  retried every ``no_chat_retry`` (attempts are not spent); redeeming an invite makes that person's rows due at
+  once (see :func:`release_for_recipient`). After ``no_chat_give_up`` it is marked ``failed`` and admins told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from storage.db import Database
+from storage.models import Notification, NotificationStatus, Person, Role, Unit
+from workflows.ports import Clock, DeliveryError, DeliveryPort
+
+log = logging.getLogger(__name__)
+
+DELIVERY_FAILED = "delivery_failed"
+NO_CHAT_ERROR = "no_telegram_chat: the recipient has not linked a Telegram chat yet"
+
+
+def enqueue(
+    session: Session,
+    *,
+    recipient_id: int,
+    kind: str,
+    case_id: int | None,
+    payload: dict[str, Any],
+    dedupe_key: str | None,
+    now: datetime,
+) -> bool:
+    """Add one notification to the caller's transaction. Returns False (and adds nothing) when a row with the
+    same ``dedupe_key`` already exists — replaying a step never notifies twice."""
+    if dedupe_key is not None:
+        pending_same = any(
+            isinstance(o, Notification) and o.dedupe_key == dedupe_key for o in session.new
+        )
+        if pending_same or session.scalar(select(Notification.id).where(Notification.dedupe_key == dedupe_key)):
+            return False
+    session.add(
+        Notification(
+            recipient_id=recipient_id,
+            case_id=case_id,
+            kind=kind,
+            payload=dict(payload),
+            dedupe_key=dedupe_key,
+            status=NotificationStatus.pending,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    return True
+
+
+def release_for_recipient(session: Session, recipient_id: int, now: datetime) -> int:
+    """Make a person's waiting notifications due now (called when they bind a Telegram chat)."""
+    result = session.execute(
+        update(Notification)
+        .where(Notification.recipient_id == recipient_id, Notification.status == NotificationStatus.pending)
+        .values(next_attempt_at=now)
+    )
+    return result.rowcount or 0
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """Detached snapshot handed to the delivery port (satisfies ``workflows.ports.OutboxMessage``)."""
+
+    id: int
+    recipient_id: int
+    case_id: int | None
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime
+    chat_id: int | None  # recipient's Telegram chat
+    language: str  # recipient's UI language (person setting, else their unit's default)
+    recipient_name: str
+
+
+class OutboxDispatcher:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        port: DeliveryPort,
+        *,
+        max_attempts: int = 8,
+        backoff_base: timedelta = timedelta(seconds=5),
+        backoff_max: timedelta = timedelta(hours=1),
+        no_chat_retry: timedelta = timedelta(hours=6),
+        no_chat_give_up: timedelta = timedelta(days=3),
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.port = port
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.no_chat_retry = no_chat_retry
+        self.no_chat_give_up = no_chat_give_up
+
+    # -- public ---------------------------------------------------------------------------------------------
+
+    async def run_once(self, limit: int = 50) -> int:
+        """Deliver up to ``limit`` due notifications; returns how many were sent."""
+        items = await asyncio.to_thread(self.claim, limit)
+        sent = 0
+        for item in items:
+            if item.chat_id is None:
+                await asyncio.to_thread(self._no_chat, item)
+                continue
+            try:
+                ref = await self.port.deliver(item)
+            except DeliveryError as exc:
+                await asyncio.to_thread(self._failed, item, str(exc), exc.permanent, exc.retry_after)
+            except Exception as exc:  # a renderer bug must not stall the outbox; retried, then reported
+                log.exception("delivering notification %s (%s) crashed", item.id, item.kind)
+                await asyncio.to_thread(self._failed, item, f"{type(exc).__name__}: {exc}", False, None)
+            else:
+                await asyncio.to_thread(self._sent, item, ref)
+                sent += 1
+        return sent
+
+    def recover(self) -> int:
+        """Re-queue rows a crashed dispatcher left in ``sending`` (call at start-up, before the first run)."""
+        now = self.clock.now()
+        with self.db.session() as s:
+            n = s.execute(
+                update(Notification)
+                .where(Notification.status == NotificationStatus.sending)
+                .values(status=NotificationStatus.pending, next_attempt_at=now)
+            ).rowcount or 0
+        if n:
+            log.warning("re-queued %d notification(s) left in 'sending' by an earlier crash", n)
+        return n
+
+    def claim(self, limit: int) -> list[OutboxItem]:
+        """Claim due rows in one committed transaction; returns snapshots of the rows this dispatcher won."""
+        now = self.clock.now()
+        with self.db.session() as s:
+            q = (
+                select(Notification.id)
+                .where(Notification.status == NotificationStatus.pending, Notification.next_attempt_at <= now)
+                .order_by(Notification.next_attempt_at, Notification.id)
+                .limit(limit)
+            )
+            if self.db.dialect == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            ids = list(s.scalars(q))
+            won: list[int] = []
+            for nid in ids:
+                res = s.execute(
+                    update(Notification)
+                    .where(Notification.id == nid, Notification.status == NotificationStatus.pending)
+                    .values(status=NotificationStatus.sending, attempts=Notification.attempts + 1)
+                    .execution_options(synchronize_session=False)
+                )
+                if res.rowcount == 1:
+                    won.append(nid)
+            if not won:
+                return []
+            rows = s.execute(
+                select(Notification, Person, Unit)
+                .join(Person, Person.id == Notification.recipient_id)
+                .join(Unit, Unit.id == Person.unit_id)
+                .where(Notification.id.in_(won))
+                .order_by(Notification.next_attempt_at, Notification.id)
+                .execution_options(populate_existing=True)
+            ).all()
+            return [
+                OutboxItem(
+                    id=n.id,
+                    recipient_id=n.recipient_id,
+                    case_id=n.case_id,
+                    kind=n.kind,
+                    payload=dict(n.payload or {}),
+                    attempts=n.attempts,
+                    created_at=n.created_at,
+                    chat_id=p.telegram_chat_id,
+                    language=p.ui_language or u.default_language or "zh",
+                    recipient_name=p.name,
+                )
+                for n, p, u in rows
+            ]
+
+    # -- outcomes -------------------------------------------------------------------------------------------
+
+    def _sent(self, item: OutboxItem, ref: str | None) -> None:
+        now = self.clock.now()
+        with self.db.session() as s:
+            s.execute(
+                update(Notification)
+                .where(Notification.id == item.id)
+                .values(status=NotificationStatus.sent, sent_at=now, external_ref=ref, last_error=None)
+            )
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Exponential: base, 2·base, 4·base, ... capped at ``backoff_max`` (attempts counts from 1)."""
+        factor = 2 ** max(0, attempts - 1)
+        return min(self.backoff_max, self.backoff_base * factor)
+
+    def _failed(self, item: OutboxItem, error: str, permanent: bool, retry_after: float | None) -> None:
+        now = self.clock.now()
+        with self.db.session() as s:
+            n = s.get(Notification, item.id)
+            if n is None:  # pragma: no cover - deleted underneath us
+                return
+            n.last_error = error[:2000]
+            if permanent or n.attempts >= self.max_attempts:
+                self._give_up(s, n, now, error, permanent=permanent)
+                return
+            delay = timedelta(seconds=retry_after) if retry_after is not None else self.backoff(n.attempts)
+            n.status = NotificationStatus.pending
+            n.next_attempt_at = now + delay
+            log.info("notification %s (%s) attempt %d failed: %s; retry at %s", n.id, n.kind, n.attempts,
+                     error, n.next_attempt_at)
+
+    def _no_chat(self, item: OutboxItem) -> None:
+        now = self.clock.now()
+        with self.db.session() as s:
+            n = s.get(Notification, item.id)
+            if n is None:  # pragma: no cover
+                return
+            n.attempts = max(0, n.attempts - 1)  # waiting for a chat is not a failed attempt
+            n.last_error = NO_CHAT_ERROR
+            if now - n.created_at >= self.no_chat_give_up:
+                self._give_up(s, n, now, NO_CHAT_ERROR, permanent=True)
+                return
+            n.status = NotificationStatus.pending
+            n.next_attempt_at = now + self.no_chat_retry
+
+    def _give_up(self, s: Session, n: Notification, now: datetime, error: str, *, permanent: bool) -> None:
+        n.status = NotificationStatus.failed
+        log.error("notification %s (%s to person %s) failed for good after %d attempt(s): %s",
+                  n.id, n.kind, n.recipient_id, n.attempts, error)
+        if n.kind == DELIVERY_FAILED:  # never report a failed failure report: no loops
+            return
+        recipient = s.get(Person, n.recipient_id)
+        admins = s.scalars(
+            select(Person.id).where(Person.role == Role.admin, Person.active.is_(True)).order_by(Person.id)
+        ).all()
+        for admin_id in admins:
+            enqueue(
+                s,
+                recipient_id=admin_id,
+                kind=DELIVERY_FAILED,
+                case_id=n.case_id,
+                payload={
+                    "case_id": n.case_id,
+                    "notification_id": n.id,
+                    "failed_kind": n.kind,
+                    "recipient": {"id": n.recipient_id, "name": recipient.name if recipient else None},
+                    "attempts": n.attempts,
+                    "permanent": permanent,
+                    "error": error[:500],
+                },
+                dedupe_key=f"{DELIVERY_FAILED}:{n.id}:{admin_id}",
+                now=now,
+            )

@@ -1,0 +1,150 @@
+"""People: who is this Telegram user, invites that bind a person to a Telegram account, language settings.
+
+Why invites: the org tree (people.csv) is imported by the county; a herder does not type an ID. An admin (or the
+CLI) creates a short code for a known person; the person sends it to the bot once, and their Telegram account
+is bound to their row. Codes avoid look-alike characters (no 0/O, 1/I/L) because they are read aloud on the
+phone and typed on small keyboards.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import Database
+from storage.models import InviteCode, Person, Role
+from workflows.errors import DomainError, NotFound, ValidationError
+from workflows.outbox import release_for_recipient
+from workflows.ports import Clock
+from workflows.views import PersonView, person_view
+
+INVITE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
+INVITE_LENGTH = 8
+LANGUAGES = ("zh", "bo", "en")
+SPEECH_LANGUAGES = ("zh", "bo")
+
+
+class InviteError(DomainError):
+    """``invite_unknown`` | ``invite_used`` | ``invite_expired`` | ``account_bound_elsewhere`` |
+    ``person_already_bound``."""
+
+    default_code = "invite_unknown"
+
+
+def normalize_code(code: str) -> str:
+    """Forgive how people type codes: spaces, dashes, lower case (``/start abcd-efgh`` works)."""
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+class PeopleService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def find_by_telegram(self, telegram_user_id: int) -> PersonView | None:
+        with self.db.session() as s:
+            person = s.scalars(select(Person).where(Person.telegram_user_id == telegram_user_id)).first()
+            return person_view(s, person) if person is not None and person.active else None
+
+    def get(self, person_id: int) -> PersonView:
+        with self.db.session() as s:
+            person = s.get(Person, person_id)
+            if person is None:
+                raise NotFound(f"no person {person_id}", code="person_not_found", params={"person_id": person_id})
+            return person_view(s, person)
+
+    def by_code(self, code: str) -> PersonView:
+        with self.db.session() as s:
+            person = s.scalars(select(Person).where(Person.code == code)).first()
+            if person is None:
+                raise NotFound(f"no person with code {code!r}", code="person_not_found", params={"code": code})
+            return person_view(s, person)
+
+    def admins(self) -> list[PersonView]:
+        with self.db.session() as s:
+            people = s.scalars(
+                select(Person).where(Person.role == Role.admin, Person.active.is_(True)).order_by(Person.id)
+            ).all()
+            return [person_view(s, p) for p in people]
+
+    def create_invite(
+        self, person: str | int, created_by: int | None = None, ttl: timedelta | None = timedelta(days=7)
+    ) -> str:
+        """A fresh single-use code for the person (by id or by code). Earlier unused codes stay valid until
+        they expire (a code sent by SMS may arrive late)."""
+        now = self.clock.now()
+        with self.db.session() as s:
+            target = s.get(Person, person) if isinstance(person, int) else s.scalars(
+                select(Person).where(Person.code == person)
+            ).first()
+            if target is None:
+                raise NotFound(f"no person {person!r}", code="person_not_found", params={"person": person})
+            for _ in range(10):
+                code = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(INVITE_LENGTH))
+                if s.get(InviteCode, code) is None:
+                    break
+            s.add(InviteCode(code=code, person_id=target.id, created_by_id=created_by, created_at=now,
+                             expires_at=now + ttl if ttl else None))
+        return code
+
+    def redeem_invite(self, code: str, telegram_user_id: int, chat_id: int) -> PersonView:
+        """Bind the Telegram account to the invited person. Re-sending a used code from the same account
+        is harmless (returns the person); anything else raises :class:`InviteError` with a precise code."""
+        now = self.clock.now()
+        key = normalize_code(code)
+        try:
+            with self.db.session() as s:
+                invite = s.get(InviteCode, key)
+                if invite is None:
+                    raise InviteError("unknown invite code", code="invite_unknown", params={"code": key})
+                person = s.get(Person, invite.person_id)
+                assert person is not None
+                if invite.used_at is not None:
+                    if person.telegram_user_id == telegram_user_id:
+                        return person_view(s, person)
+                    raise InviteError("this invite code was already used", code="invite_used",
+                                      params={"code": key})
+                if invite.expires_at is not None and invite.expires_at < now:
+                    raise InviteError("this invite code has expired", code="invite_expired",
+                                      params={"code": key, "expired_at": invite.expires_at.isoformat()})
+                other = s.scalars(select(Person).where(Person.telegram_user_id == telegram_user_id)).first()
+                if other is not None and other.id != person.id:
+                    raise InviteError(
+                        f"this Telegram account is already linked to {other.name}",
+                        code="account_bound_elsewhere",
+                        params={"person_name": other.name},
+                    )
+                if person.telegram_user_id is not None and person.telegram_user_id != telegram_user_id:
+                    raise InviteError(
+                        f"{person.name} is already linked to another Telegram account",
+                        code="person_already_bound",
+                        params={"person_name": person.name},
+                    )
+                person.telegram_user_id = telegram_user_id
+                person.telegram_chat_id = chat_id
+                invite.used_at = now
+                s.flush()
+                release_for_recipient(s, person.id, now)  # notifications that waited for a chat go out now
+                return person_view(s, person)
+        except IntegrityError:  # the same account redeemed two codes at once
+            raise InviteError("this Telegram account is already linked", code="account_bound_elsewhere") from None
+
+    def set_language(self, person_id: int, ui: str | None = None, speech: str | None = None) -> PersonView:
+        if ui is not None and ui not in LANGUAGES:
+            raise ValidationError(f"unknown language {ui!r}", code="unknown_language", params={"language": ui})
+        if speech is not None and speech not in SPEECH_LANGUAGES:
+            raise ValidationError(f"unknown speech language {speech!r}", code="unknown_language",
+                                  params={"language": speech})
+        with self.db.session() as s:
+            person = s.get(Person, person_id)
+            if person is None:
+                raise NotFound(f"no person {person_id}", code="person_not_found", params={"person_id": person_id})
+            if ui is not None:
+                person.ui_language = ui
+            if speech is not None:
+                person.speech_language = speech
+            s.flush()
+            return person_view(s, person)

@@ -1,0 +1,236 @@
+"""The lexicon as data: cue groups, context markers, traps and thresholds, loaded from TOML.
+
+Why TOML and groups: operators (not programmers) read and extend it; a *group* is one concept ("fire")
+with its terms in both languages and what it points to, so adding a synonym is one word in a list and a
+weight is set once per concept. The shipped file is ``lexicon.toml`` beside this module; ``config.py``
+merges the operator's ``[triage]`` table on top of it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from workflows.triage.base import DEFAULT_CATEGORIES
+
+
+class TriageConfigError(ValueError):
+    """A bad lexicon or ``[triage]`` config; the message starts with the offending key."""
+
+
+MARKER_KINDS = (
+    "negation",
+    "long_negation",
+    "not_negation",
+    "post_negation",
+    "past",
+    "hypothetical",
+    "drill",
+    "resolved",
+    "all_clear",
+    "reset",
+    "contrast",
+)
+LANGS = ("zh", "bo")
+
+
+@dataclass(frozen=True)
+class Settings:
+    urgent_threshold: float = 2.0
+    priority_threshold: float = 1.5
+    min_category_score: float = 0.75
+    negation_gap: int = 3
+    long_negation_gap: int = 8
+    past_scope: int = 8
+    hypothetical_scope: int = 10
+    all_clear_scope: int = 14
+    negated_category_factor: float = 0.5
+
+
+SETTING_TYPES: dict[str, type] = {
+    "urgent_threshold": float,
+    "priority_threshold": float,
+    "min_category_score": float,
+    "negation_gap": int,
+    "long_negation_gap": int,
+    "past_scope": int,
+    "hypothetical_scope": int,
+    "all_clear_scope": int,
+    "negated_category_factor": float,
+}
+
+
+@dataclass(frozen=True)
+class Group:
+    """One concept: its terms and what they point to (see lexicon.toml header)."""
+
+    name: str
+    category: str | None = None
+    weight: float = 0.0
+    urgent: float = 0.0
+    priority: float = 0.0
+    zh: tuple[str, ...] = ()
+    bo: tuple[str, ...] = ()
+    needs_any: tuple[str, ...] = ()
+    blocked_by: tuple[str, ...] = ()
+    window: int = 10
+
+
+GROUP_FIELDS = {
+    "category": str,
+    "weight": float,
+    "urgent": float,
+    "priority": float,
+    "zh": list,
+    "bo": list,
+    "needs_any": list,
+    "blocked_by": list,
+    "window": int,
+}
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    settings: Settings
+    groups: tuple[Group, ...]
+    markers: dict[str, dict[str, tuple[str, ...]]]  # kind -> lang -> terms
+    traps: dict[str, tuple[str, ...]]  # lang -> terms
+    categories: tuple[str, ...] = field(default=DEFAULT_CATEGORIES)
+
+    def group(self, name: str) -> Group | None:
+        return next((g for g in self.groups if g.name == name), None)
+
+
+DEFAULT_LEXICON = "lexicon.toml"
+
+
+def load_lexicon(path: str | Path | None = None) -> Lexicon:
+    """The shipped lexicon (package data), or a replacement file given by path."""
+    if path is None:
+        raw = resources.files("workflows.triage").joinpath(DEFAULT_LEXICON).read_text(encoding="utf-8")
+        where = DEFAULT_LEXICON
+    else:
+        try:
+            raw = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise TriageConfigError(f"triage.lexicon: cannot read {path}: {exc}") from exc
+        where = str(path)
+    try:
+        data = tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise TriageConfigError(f"triage.lexicon: {where} is not valid TOML: {exc}") from exc
+    return parse_lexicon(data, where)
+
+
+def parse_lexicon(data: dict[str, Any], where: str = "lexicon") -> Lexicon:
+    unknown = set(data) - {"settings", "markers", "traps", "group"}
+    if unknown:
+        raise TriageConfigError(f"{where}.{sorted(unknown)[0]}: unknown section")
+    settings = apply_settings(Settings(), data.get("settings", {}), f"{where}.settings")
+    markers = parse_markers(data.get("markers", {}), f"{where}.markers")
+    traps = parse_lang_lists(data.get("traps", {}), f"{where}.traps")
+    groups: list[Group] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(data.get("group", [])):
+        key = f"{where}.group[{i}]"
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"]:
+            raise TriageConfigError(f"{key}.name: every group needs a name")
+        if raw["name"] in seen:
+            raise TriageConfigError(f"{key}.name: duplicate group {raw['name']!r}")
+        seen.add(raw["name"])
+        fields = {k: v for k, v in raw.items() if k != "name"}
+        groups.append(update_group(Group(name=raw["name"]), fields, f"{key}({raw['name']})"))
+    categories = list(DEFAULT_CATEGORIES)
+    for g in groups:
+        if g.category and g.category not in categories:
+            categories.append(g.category)
+    return Lexicon(settings, tuple(groups), markers, traps, tuple(categories))
+
+
+def apply_settings(settings: Settings, raw: Any, key: str) -> Settings:
+    if not isinstance(raw, dict):
+        raise TriageConfigError(f"{key}: must be a table")
+    changes: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in SETTING_TYPES:
+            raise TriageConfigError(f"{key}.{name}: unknown setting (known: {', '.join(SETTING_TYPES)})")
+        changes[name] = check_number(value, f"{key}.{name}", SETTING_TYPES[name])
+    return replace(settings, **changes)
+
+
+def check_number(value: Any, key: str, kind: type) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TriageConfigError(f"{key}: must be a number, got {value!r}")
+    if value < 0:
+        raise TriageConfigError(f"{key}: must be >= 0, got {value!r}")
+    if kind is int:
+        if int(value) != value:
+            raise TriageConfigError(f"{key}: must be a whole number, got {value!r}")
+        return int(value)
+    return float(value)
+
+
+def check_terms(value: Any, key: str, lang: str | None = None) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(t, str) and t.strip() for t in value):
+        raise TriageConfigError(f"{key}: must be a list of non-empty strings")
+    for t in value:
+        if lang == "zh" and t.startswith("re:"):
+            try:
+                re.compile(t[3:])
+            except re.error as exc:
+                raise TriageConfigError(f"{key}: bad regular expression {t!r}: {exc}") from exc
+    return tuple(t.strip() for t in value)
+
+
+def parse_lang_lists(raw: Any, key: str) -> dict[str, tuple[str, ...]]:
+    if not isinstance(raw, dict):
+        raise TriageConfigError(f"{key}: must be a table with zh/bo lists")
+    out: dict[str, tuple[str, ...]] = {lang: () for lang in LANGS}
+    for lang, terms in raw.items():
+        if lang not in LANGS:
+            raise TriageConfigError(f"{key}.{lang}: unknown language (use zh or bo)")
+        out[lang] = check_terms(terms, f"{key}.{lang}", lang)
+    return out
+
+
+def parse_markers(raw: Any, key: str) -> dict[str, dict[str, tuple[str, ...]]]:
+    """``[markers]`` holds ``<kind>_<lang>`` lists, e.g. ``past_zh``."""
+    if not isinstance(raw, dict):
+        raise TriageConfigError(f"{key}: must be a table")
+    out: dict[str, dict[str, tuple[str, ...]]] = {kind: {lang: () for lang in LANGS} for kind in MARKER_KINDS}
+    for name, terms in raw.items():
+        kind, _, lang = name.rpartition("_")
+        if kind not in MARKER_KINDS or lang not in LANGS:
+            raise TriageConfigError(
+                f"{key}.{name}: unknown marker list (use <kind>_zh / <kind>_bo, kinds: {', '.join(MARKER_KINDS)})"
+            )
+        out[kind][lang] = check_terms(terms, f"{key}.{name}", lang)
+    return out
+
+
+def update_group(group: Group, raw: Any, key: str, *, extend_terms: bool = False) -> Group:
+    """Apply the fields of a TOML table to a group. Term lists replace, or extend when ``extend_terms``."""
+    if not isinstance(raw, dict):
+        raise TriageConfigError(f"{key}: must be a table")
+    changes: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in GROUP_FIELDS:
+            raise TriageConfigError(f"{key}.{name}: unknown field (known: {', '.join(GROUP_FIELDS)})")
+        kind = GROUP_FIELDS[name]
+        if kind is list:
+            terms = check_terms(value, f"{key}.{name}", name if name in LANGS else None)
+            changes[name] = (getattr(group, name) + terms) if extend_terms else terms
+        elif kind is str:
+            if not isinstance(value, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", value):
+                raise TriageConfigError(f"{key}.{name}: must be a lower-case name like 'public_health', got {value!r}")
+            changes[name] = value
+        else:
+            changes[name] = check_number(value, f"{key}.{name}", kind)
+    updated = replace(group, **changes)
+    if updated.weight > 0 and not updated.category:
+        raise TriageConfigError(f"{key}.category: a group with a weight needs a category")
+    return updated

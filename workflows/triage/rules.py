@@ -1,0 +1,282 @@
+"""The transparent classifier: weighted lexicon cues, cancelled by negation, past, hypothetical and
+resolution context, summed into an urgency and a category.
+
+Why rules first: officials must trust the result and see *why* ("着火 → urgent +3"), operators must be
+able to add a local word without retraining, and there is no labelled data yet. Every cue that fired,
+or that was cancelled and why, is in ``TriageResult.cues``. The interface (``Classifier``) is the same for
+a learned model; corrections recorded by the case engine are its future training data.
+
+Decisions (kept conservative because a missed emergency is the worst error):
+- Urgency = sum over *groups* (concepts) of the group's urgent weight when any of its terms is live, so
+  repeating "着火了着火了" counts once while fire + "快来" + "还在烧" add up.
+- A cancelled cue (negated / past / hypothetical / resolved) adds nothing to urgency but still hints the
+  category at ``negated_category_factor`` (what the report is *about* does not change).
+- When the report is urgent, its category is chosen among the categories of the cues that made it urgent
+  (an emergency at a school is a fire, not an education case).
+- Confidence comes from margins: distance of the urgency score from the threshold, and the lead of the
+  best category over the runner-up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+from workflows.triage.base import Cue, TriageResult
+from workflows.triage.lexicon import Group, Lexicon
+from workflows.triage.matcher import BO_NEGATORS, Match, Matcher, match_syllables
+from workflows.triage.text import HARD, SOFT, is_tibetan, split_syllables, to_units, zh_string
+
+URGENCY_SCALE = 0.6  # logistic scale of the urgency confidence, in score points
+PAST_ASPECT = "过"  # 着过火 / 滑坡过: experienced, not happening
+NOT_PAST_AFTER = set("来去不得")
+
+
+@dataclass
+class Context:
+    """Everything about one report that cue evaluation needs."""
+
+    units: list[str]
+    flat: str
+    matches: list[Match]
+
+    def of(self, *kinds: str) -> list[Match]:
+        return [m for m in self.matches if m.kind in kinds]
+
+    def crosses(self, start: int, end: int, stops: tuple[str, ...] = (HARD,)) -> bool:
+        """True if a boundary unit lies in units[start:end]."""
+        return any(u in stops for u in self.units[max(start, 0) : max(end, 0)])
+
+    def any_between(self, start: int, end: int, kinds: tuple[str, ...]) -> bool:
+        return any(m.kind in kinds and start <= m.start and m.end <= end for m in self.matches)
+
+
+class RulesClassifier:
+    """``Classifier`` built from a ``Lexicon`` (see ``workflows.triage.default_classifier``)."""
+
+    name = "rules"
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        self.lexicon = lexicon
+        self.settings = lexicon.settings
+        self.categories = lexicon.categories
+        self.matcher = Matcher(lexicon)
+        self._context_words: dict[tuple[str, ...], tuple[list[str], list[tuple[str, ...]]]] = {}
+
+    # ------------------------------------------------------------------ public
+    def classify(self, text: str, language: str = "zh") -> TriageResult:
+        try:
+            units = to_units(text if isinstance(text, str) else "")
+        except Exception:  # never raise on odd input (the contract)
+            units = []
+        if not any(u not in (HARD, SOFT) for u in units):
+            return TriageResult("general", "other", 0.0, (), self.name, 0.0, 0.0)
+        ctx = Context(units, zh_string(units), self.matcher.find(units))
+        return self._score(ctx)
+
+    # ------------------------------------------------------------------ scoring
+    def _score(self, ctx: Context) -> TriageResult:
+        s = self.settings
+        live: dict[str, list[Match]] = defaultdict(list)
+        dead: dict[str, list[Match]] = defaultdict(list)
+        notes: dict[int, str] = {}
+        groups: dict[str, Group] = {}
+        for m in ctx.of("cue"):
+            assert m.group is not None
+            groups[m.group.name] = m.group
+            why = self._cancelled(ctx, m)
+            if why is None:
+                live[m.group.name].append(m)
+            else:
+                dead[m.group.name].append(m)
+                notes[id(m)] = why
+
+        urgent_score = sum(groups[g].urgent for g in live)
+        priority_score = sum(groups[g].priority for g in live)
+        category_scores: dict[str, float] = defaultdict(float)
+        for name, group in groups.items():
+            if not group.category or group.weight <= 0:
+                continue
+            if live.get(name):
+                distinct = len({m.text for m in live[name]})
+                category_scores[group.category] += group.weight * min(2.0, 1.0 + 0.5 * (distinct - 1))
+            elif dead.get(name):
+                category_scores[group.category] += group.weight * s.negated_category_factor
+
+        if urgent_score >= s.urgent_threshold:
+            urgency = "urgent"
+        elif urgent_score + priority_score >= s.priority_threshold:
+            urgency = "priority"
+        else:
+            urgency = "general"
+
+        candidates = category_scores
+        if urgency == "urgent":
+            urgent_categories = {groups[g].category for g in live if groups[g].urgent > 0 and groups[g].category}
+            if urgent_categories:
+                candidates = {c: v for c, v in category_scores.items() if c in urgent_categories}
+        order = {c: i for i, c in enumerate(self.categories)}
+        ranked = sorted(candidates.items(), key=lambda kv: (-kv[1], order.get(kv[0], len(order))))
+        best, best_score = ranked[0] if ranked else ("other", 0.0)
+        runner_up = max((v for c, v in category_scores.items() if c != best), default=0.0)
+        if best_score < s.min_category_score:
+            best, category_confidence = "other", 0.0 if not category_scores else 0.3
+        else:
+            category_confidence = (best_score / (best_score + runner_up)) * (1 - math.exp(-best_score / 1.5))
+
+        p_urgent = 1.0 / (1.0 + math.exp(-(urgent_score - s.urgent_threshold) / URGENCY_SCALE))
+        urgency_confidence = p_urgent if urgency == "urgent" else 1.0 - p_urgent
+        if not live and not dead:
+            urgency_confidence = min(urgency_confidence, 0.5)
+        confidence = round(min(urgency_confidence, category_confidence), 3)
+
+        cues = self._cues(ctx, live, dead, notes)
+        return TriageResult(
+            urgency,
+            best,
+            confidence,
+            cues,
+            self.name,
+            round(urgency_confidence, 3),
+            round(category_confidence, 3),
+            round(urgent_score, 3),
+            tuple(sorted(((c, round(v, 3)) for c, v in category_scores.items()), key=lambda kv: -kv[1])),
+        )
+
+    def _cues(
+        self, ctx: Context, live: dict[str, list[Match]], dead: dict[str, list[Match]], notes: dict[int, str]
+    ) -> tuple[Cue, ...]:
+        out: list[tuple[int, Cue]] = []
+        seen: set[tuple[str, str, bool]] = set()
+        for matches, negated in ((live, False), (dead, True)):
+            for ms in matches.values():
+                for m in ms:
+                    g = m.group
+                    assert g is not None
+                    note = notes.get(id(m), "")
+                    for target, weight in (("urgent", g.urgent), ("priority", g.priority), (g.category, g.weight)):
+                        if not target or weight <= 0 or (m.text, target, negated) in seen:
+                            continue
+                        seen.add((m.text, target, negated))
+                        out.append((m.start, Cue(m.text, target, weight, negated, note)))
+        return tuple(c for _, c in sorted(out, key=lambda x: x[0]))
+
+    # ------------------------------------------------------------------ context
+    def _cancelled(self, ctx: Context, m: Match) -> str | None:
+        """Why a cue does not count, or None when it does."""
+        g = m.group
+        assert g is not None
+        if g.blocked_by and self._blocked(ctx, m, g.blocked_by):
+            return "not a person: " + ctx.flat[max(0, m.start - 2) : m.start].strip("\x01")
+        if g.needs_any and not self._near(ctx, m, g.needs_any, g.window):
+            return "context missing"
+        neg = self._negator(ctx, m)
+        if neg:
+            return f"negated by {neg}"
+        past = self._past(ctx, m)
+        if past:
+            return f"past: {past}"
+        hyp = self._hypothetical(ctx, m)
+        if hyp:
+            return f"hypothetical: {hyp}"
+        res = self._resolved(ctx, m)
+        if res:
+            return f"resolved: {res}"
+        return None
+
+    def _negator(self, ctx: Context, m: Match) -> str | None:
+        s = self.settings
+        if m.inner_negated:
+            return "མ/མི"
+        for n in ctx.of("negation", "long_negation"):
+            if n.end > m.start:
+                continue
+            bo = is_tibetan(n.text[0])
+            gap = 0 if bo else (s.long_negation_gap if n.kind == "long_negation" else s.negation_gap)
+            if m.start - n.end <= gap and not ctx.crosses(n.end, m.start, (HARD, SOFT)):
+                return n.text
+        if is_tibetan(ctx.units[m.start][0]):
+            for n in ctx.of("post_negation"):
+                if m.end <= n.start <= m.end + 1 and not ctx.crosses(m.end, n.start, (HARD, SOFT)):
+                    return n.text
+        return None
+
+    def _past(self, ctx: Context, m: Match) -> str | None:
+        s = self.settings
+        for p in ctx.of("past"):
+            if p.end <= m.start and m.start - p.end <= s.past_scope and not ctx.crosses(p.end, m.start):
+                if not ctx.any_between(p.end, m.start, ("reset",)):
+                    return p.text
+        if m.end < len(ctx.flat) and ctx.flat[m.end] == PAST_ASPECT:
+            after = ctx.flat[m.end + 1 : m.end + 2]
+            if after not in NOT_PAST_AFTER:
+                return m.text + PAST_ASPECT
+        return None
+
+    def _hypothetical(self, ctx: Context, m: Match) -> str | None:
+        s = self.settings
+        for h in ctx.of("hypothetical"):
+            if h.end <= m.start and m.start - h.end <= s.hypothetical_scope and not ctx.crosses(h.end, m.start):
+                if not ctx.any_between(h.end, m.start, ("reset",)):
+                    return h.text
+        for d in ctx.of("drill"):
+            if d.end <= m.start:
+                near = m.start - d.end <= s.hypothetical_scope and not ctx.crosses(d.end, m.start)
+            else:
+                near = d.start - m.end <= s.hypothetical_scope and not ctx.crosses(m.end, d.start)
+            if near and not self._negator(ctx, d):
+                return d.text
+        return None
+
+    def _resolved(self, ctx: Context, m: Match) -> str | None:
+        s = self.settings
+        for r in ctx.of("resolved"):
+            if r.start >= m.end and not ctx.any_between(m.end, r.start, ("contrast",)) and not self._negator(ctx, r):
+                return r.text
+        for a in ctx.of("all_clear"):
+            if a.start >= m.end:
+                if not ctx.any_between(m.end, a.start, ("contrast",)):
+                    return a.text
+            elif a.end <= m.start and m.start - a.end <= s.all_clear_scope:
+                if not ctx.any_between(a.end, m.start, ("contrast", "reset")) and not ctx.crosses(a.end, m.start):
+                    return a.text
+        return None
+
+    # needs_any / blocked_by ------------------------------------------------
+    def _words(self, words: tuple[str, ...]) -> tuple[list[str], list[tuple[str, ...]]]:
+        cached = self._context_words.get(words)
+        if cached is None:
+            zh = [w for w in words if not is_tibetan(w[0])]
+            bo = [split_syllables(w) for w in words if is_tibetan(w[0])]
+            cached = (zh, [b for b in bo if b])
+            self._context_words[words] = cached
+        return cached
+
+    def _occurrences(self, ctx: Context, words: tuple[str, ...]) -> list[tuple[int, int]]:
+        zh, bo = self._words(words)
+        spans: list[tuple[int, int]] = []
+        for w in zh:
+            i = ctx.flat.find(w)
+            while i >= 0:
+                spans.append((i, i + len(w)))
+                i = ctx.flat.find(w, i + 1)
+        n = len(ctx.units)
+        for syls in bo:
+            for j, u in enumerate(ctx.units):
+                if u == syls[0]:
+                    hit = match_syllables(ctx.units, j, syls, n)
+                    if hit is not None and ctx.units[j] not in BO_NEGATORS:
+                        spans.append((j, hit[0]))
+        return spans
+
+    def _near(self, ctx: Context, m: Match, words: tuple[str, ...], window: int) -> bool:
+        for a, b in self._occurrences(ctx, words):
+            if b <= m.start and m.start - b <= window or a >= m.end and a - m.end <= window:
+                return True
+            if a >= m.start and b <= m.end and (b - a) < m.length:  # e.g. "人" inside "人不见了"
+                return True
+        return False
+
+    def _blocked(self, ctx: Context, m: Match, words: tuple[str, ...]) -> bool:
+        return any(b <= m.start and m.start - b <= 1 for a, b in self._occurrences(ctx, words))
