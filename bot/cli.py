@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -214,7 +215,7 @@ def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
         p(f"  closed because: {case.close_reason}")
     p("Timeline:")
     for e in timeline:
-        move = f" {e.from_state}→{e.to_state}" if e.from_state or e.to_state else ""
+        move = f" {e.from_state or ''}→{e.to_state or ''}" if e.from_state != e.to_state else ""
         note = f"  “{e.note}”" if e.note else ""
         p(f"  {_time(e.at)}  {e.kind:<12} {e.actor_name or 'system'}{move}{note}")
     return EXIT_OK
@@ -329,6 +330,9 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
         return args.func(ctx, args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `lianhu ledger | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:
         if args.debug:
             raise

@@ -63,10 +63,10 @@ def zone(name: str) -> tzinfo:
         raise LookupError(f"--timezone: unknown time zone {name!r} (e.g. Asia/Shanghai)") from None
 
 
-def local_time(value: datetime | str | None, tz: tzinfo) -> str:
+def local_time(value: datetime | str | None, tz: tzinfo) -> str | None:
     """Naive-UTC storage time (datetime or ISO string) → "2026-01-05 16:00+08:00"."""
     if value is None or value == "":
-        return ""
+        return None
     when = datetime.fromisoformat(value) if isinstance(value, str) else value
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, select
@@ -122,7 +123,7 @@ def test_correct_triage_by_the_reporter_reroutes_to_the_department(world):
     assert (case.category, case.owner.id) == ("other", world.id("P110"))
     view = world.cases.correct_triage(case.id, world.id("P1111"), category="medical", urgency="priority")
     assert (view.category, view.urgency, view.owner.id) == ("medical", "priority", world.id("P010"))
-    assert view.ack_due_at == world.clock.now().replace() + (view.ack_due_at - world.clock.now())
+    assert view.ack_due_at == world.clock.now() + timedelta(hours=4)  # re-deadlined with the new policy
     with world.db.session() as s:
         corr = s.scalars(select(TriageCorrection)).one()
         assert (corr.old_category, corr.new_category, corr.old_urgency, corr.new_urgency) == (
@@ -137,8 +138,6 @@ def test_correct_triage_to_urgent_restarts_the_clock_and_alerts(world):
     world.clock.advance(hours=2)
     view = world.cases.correct_triage(case.id, world.id("P110"), urgency="urgent")
     assert view.owner.id == world.id("P110") and view.urgency == "urgent"
-    from datetime import timedelta
-
     assert view.ack_due_at == world.clock.now() + timedelta(minutes=30)
     assert world.recipients("urgent_alert") == world.ids("P003", "P004", "P100")
     with pytest.raises(ValidationError):
@@ -159,8 +158,6 @@ def test_list_cases_scopes_order_and_pagination(world):
     assert {c.id for c in county} == {general.id, urgent.id, other_township.id}
     assert [c.id for c in world.cases.list_cases(world.id("P1111"), scope="reported")] == [general.id]
     assert world.cases.list_cases(world.id("P110"), overdue_only=True) == []
-    from datetime import timedelta
-
     world.clock.advance(timedelta(hours=1))
     assert [c.id for c in world.cases.list_cases(world.id("P110"), overdue_only=True)] == [urgent.id]
     world.cases.resolve(urgent.id, world.id("P110"), "已处理")

@@ -1,0 +1,105 @@
+"""Onboarding: ``/start CODE`` (and the deep link ``t.me/<bot>?start=CODE``), ``/invite``, ``/help``.
+
+Why invite codes: the org tree is imported from the county's spreadsheets; a herder cannot be asked for an
+ID. An official or admin creates a code for a known person; sending it once binds the Telegram account.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.handlers.common import (
+    OFFICIAL_ROLES,
+    call,
+    ctx_of,
+    error_text,
+    lang_for,
+    person_of,
+    reply,
+    require_person,
+)
+from bot.i18n import label, t
+from storage.models import Person
+from workflows.errors import DomainError
+from workflows.routing import in_subtree
+
+INVITERS = frozenset({"admin", "grid_leader", "township_commander", "county_commander"})
+
+
+def hint_for(lang: str, role: str) -> str:
+    return t(lang, "start.official_hint" if role in OFFICIAL_ROLES else "start.worker_hint")
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    bc = ctx_of(context)
+    person = await person_of(update, context)
+    code = " ".join(context.args or []).strip()
+    if person is not None and not code:
+        lang = lang_for(person)
+        await reply(update, t(lang, "reg.already", name=person.name, role=label(lang, "role", person.role))
+                    + "\n" + hint_for(lang, person.role))
+        return
+    if not code:
+        await reply(update, t(lang_for(None, update), "reg.unregistered"))
+        return
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None and chat is not None
+    try:
+        bound = await call(bc.people.redeem_invite, code, user.id, chat.id)
+    except DomainError as exc:
+        await reply(update, error_text(lang_for(person, update), exc))
+        return
+    lang = lang_for(bound)
+    await reply(
+        update,
+        t(lang, "reg.ok", name=bound.name, role=label(lang, "role", bound.role), unit=bound.unit_name)
+        + "\n" + hint_for(lang, bound.role),
+    )
+    bc.kick()  # notifications that waited for this person's chat can go out now
+
+
+def _may_invite(db, inviter_unit_id: int, inviter_role: str, target_code: str) -> tuple[bool, bool]:
+    """(target exists, inviter may invite them): admins anyone; chain officials people in their subtree."""
+    with db.session() as s:
+        target = s.scalars(select(Person).where(Person.code == target_code)).first()
+        if target is None:
+            return False, False
+        if inviter_role == "admin":
+            return True, True
+        return True, in_subtree(s, target.unit_id, inviter_unit_id)
+
+
+async def invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    person = await require_person(update, context)
+    if person is None:
+        return
+    lang = lang_for(person)
+    if person.role not in INVITERS:
+        await reply(update, t(lang, "err.not_allowed"))
+        return
+    if not context.args:
+        await reply(update, t(lang, "invite.usage"))
+        return
+    target_code = context.args[0].strip()
+    bc = ctx_of(context)
+    exists, allowed = await call(_may_invite, bc.db, person.unit_id, person.role, target_code)
+    if not exists:
+        await reply(update, t(lang, "invite.unknown", code=target_code))
+        return
+    if not allowed:
+        await reply(update, t(lang, "err.not_allowed"))
+        return
+    target = await call(bc.people.by_code, target_code)
+    code = await call(bc.people.create_invite, target.id, person.id)
+    link = bc.deep_link(code) or f"/start {code}"
+    await reply(update, t(lang, "invite.ok", name=target.name, code=code, link=link))
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    person = await require_person(update, context)
+    if person is None:
+        return
+    lang = lang_for(person)
+    await reply(update, t(lang, "help.official" if person.role in OFFICIAL_ROLES else "help.worker"))
