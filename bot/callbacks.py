@@ -46,6 +46,7 @@ VERBS: dict[str, str | None] = {
     "ui": r"zh|bo|en",  # UI language (case id 0)
     "sp": r"zh|bo",  # speech language (case id 0)
     "cnl": _ARG_NONE,  # cancel a pending prompt
+    "back": _ARG_NONE,  # leave the category/urgency picker: restore the case buttons
 }
 
 _SHAPE = re.compile(r"^([a-z]{2,4}):(\d{1,10})(?::([A-Za-z0-9_.]{1,32}))?$")

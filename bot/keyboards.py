@@ -92,7 +92,7 @@ def category_keyboard(lang: str, case_id: int, current: str | None) -> InlineKey
         for c in DEFAULT_CATEGORIES
     ]
     rows = _rows(buttons, 3)
-    rows.append([InlineKeyboardButton(t(lang, "btn.cancel"), callback_data=pack("view", case_id))])
+    rows.append([InlineKeyboardButton(t(lang, "btn.cancel"), callback_data=pack("back", case_id))])
     return InlineKeyboardMarkup(rows)
 
 
@@ -102,7 +102,7 @@ def urgency_keyboard(lang: str, case_id: int, current: str | None) -> InlineKeyb
         for u in URGENCIES
     ]
     return InlineKeyboardMarkup(
-        [buttons, [InlineKeyboardButton(t(lang, "btn.cancel"), callback_data=pack("view", case_id))]]
+        [buttons, [InlineKeyboardButton(t(lang, "btn.cancel"), callback_data=pack("back", case_id))]]
     )
 
 

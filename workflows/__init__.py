@@ -1,46 +1,47 @@
 """The case workflow domain: lifecycle, routing, deadlines, cases, people, outbox and scheduler.
 
 Imports go one way: ``bot`` → ``workflows`` → ``storage``; nothing here imports Telegram or speech code.
+The names below are exported lazily (PEP 562), so ``import workflows.durations`` stays light and cannot
+create import cycles through this package.
 """
 
-from workflows.cases import AudioIn, CaseService, PendingTranscription
-from workflows.errors import (
-    ConcurrentUpdate,
-    DomainError,
-    InvalidTransition,
-    NotFound,
-    NotPermitted,
-    RoutingError,
-    ValidationError,
-)
-from workflows.notifications import Kind
-from workflows.outbox import OutboxDispatcher, OutboxItem
-from workflows.people import InviteError, PeopleService
-from workflows.policy import DeadlinePolicy, Policies
-from workflows.routing import Router
-from workflows.views import CaseView, PersonRef, PersonView, TimelineEntry
+from __future__ import annotations
 
-__all__ = [
-    "AudioIn",
-    "CaseService",
-    "CaseView",
-    "ConcurrentUpdate",
-    "DeadlinePolicy",
-    "DomainError",
-    "InvalidTransition",
-    "InviteError",
-    "Kind",
-    "NotFound",
-    "NotPermitted",
-    "OutboxDispatcher",
-    "OutboxItem",
-    "PendingTranscription",
-    "PeopleService",
-    "PersonRef",
-    "PersonView",
-    "Policies",
-    "Router",
-    "RoutingError",
-    "TimelineEntry",
-    "ValidationError",
-]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "AudioIn": "workflows.cases",
+    "CaseService": "workflows.cases",
+    "PendingTranscription": "workflows.cases",
+    "ConcurrentUpdate": "workflows.errors",
+    "DomainError": "workflows.errors",
+    "InvalidTransition": "workflows.errors",
+    "NotFound": "workflows.errors",
+    "NotPermitted": "workflows.errors",
+    "RoutingError": "workflows.errors",
+    "ValidationError": "workflows.errors",
+    "Kind": "workflows.notifications",
+    "OutboxDispatcher": "workflows.outbox",
+    "OutboxItem": "workflows.outbox",
+    "InviteError": "workflows.people",
+    "PeopleService": "workflows.people",
+    "DeadlinePolicy": "workflows.policy",
+    "Policies": "workflows.policy",
+    "Router": "workflows.routing",
+    "CaseScheduler": "workflows.scheduler",
+    "DueWork": "workflows.scheduler",
+    "CaseView": "workflows.views",
+    "PersonRef": "workflows.views",
+    "PersonView": "workflows.views",
+    "TimelineEntry": "workflows.views",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'workflows' has no attribute {name!r}")
+    return getattr(import_module(module), name)

@@ -189,11 +189,11 @@ class CaseScheduler:
         clock: Clock,
         due_work: DueWork,
         dispatcher: OutboxDispatcher,
-        *,
         tick_seconds: float = 30.0,
-        outbox_seconds: float = 2.0,
-        lease_seconds: float = 60.0,
+        lease_seconds: float = 120.0,
         holder_id: str | None = None,
+        *,
+        outbox_seconds: float = 2.0,
     ) -> None:
         self.clock = clock
         self.due_work = due_work
@@ -240,7 +240,8 @@ class CaseScheduler:
             self.is_leader = True
             self._last_standby = None
             log.info("scheduler %s holds the lease; running due work and the outbox", self.holder_id)
-            await asyncio.to_thread(self.dispatcher.recover)
+            async with self._outbox_lock:  # never re-queue rows our own outbox run is delivering right now
+                await asyncio.to_thread(self.dispatcher.recover)
         elif not held:
             if self.is_leader:
                 log.warning("scheduler %s lost the lease; standing by", self.holder_id)

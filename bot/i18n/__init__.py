@@ -15,7 +15,7 @@ than a crash; ``tests/bot/test_i18n.py`` checks that every catalogue has every k
 from __future__ import annotations
 
 import string
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel.messages.pofile import read_po
@@ -28,7 +28,7 @@ SPEECH_LANGUAGES = ("zh", "bo")
 LANGUAGE_NAMES = {"zh": "中文", "bo": "བོད་ཡིག", "en": "English"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalogue(lang: str) -> dict[str, str]:
     """All translated strings of one language, keyed by message id (empty translations are left out)."""
     path = LOCALES_DIR / f"{lang}.po"

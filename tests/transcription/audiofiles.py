@@ -87,4 +87,6 @@ def video_only_mp4(seconds: float = 1.0) -> bytes:
 def ogg_opus(samples_16k: np.ndarray) -> bytes:
     """Mono 16 kHz float samples -> Telegram-style Ogg/Opus (48 kHz, 24 kb/s)."""
     up = np.interp(np.arange(samples_16k.size * 3) / 3, np.arange(samples_16k.size), samples_16k)
-    return encode(up.astype(np.float32), 48000, container="ogg", codec="libopus", bit_rate=24000, frame_size=960)
+    return encode(
+        up.astype(np.float32), 48000, container="ogg", codec="libopus", bit_rate=24000, frame_size=960
+    )

@@ -102,7 +102,9 @@ def test_max_seconds_from_header() -> None:
         decode_audio(clip_bytes(DEV_CLIPS[0]), max_seconds=3)
 
 
-def test_max_seconds_enforced_while_decoding_when_header_has_no_duration(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_max_seconds_enforced_while_decoding_when_header_has_no_duration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Streams without a declared duration are cut off once the limit is passed, not decoded to the end."""
     data = ogg_opus(np.tile(tone(1.0, 16000)[0], 60))  # 60 s
     monkeypatch.setattr(audio, "_declared_duration", lambda *_: None)

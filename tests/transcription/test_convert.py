@@ -284,10 +284,10 @@ def test_config_json_is_optional_but_must_parse(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_packaged_base_matches_whisper_base_dimensions() -> None:
+def test_packaged_base_matches_whisper_base_dimensions(model_cache: Path) -> None:
     from transcription.weights import packaged_whisper_base
 
-    folder = packaged_whisper_base()
+    folder = packaged_whisper_base(model_cache)
     model = cv.read_ct2_model(folder)
     checkpoint = cv.to_whisper_checkpoint(model, json.loads((folder / "config.json").read_text()))
     # openai/whisper "base" (multilingual): the published ModelDimensions

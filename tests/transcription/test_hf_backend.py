@@ -271,3 +271,12 @@ def test_config_validation(tmp_path: Path) -> None:
         HFTranscriber.from_config({"model": "m", "chunk_size": 2})
     with pytest.raises(BackendConfigError, match="model"):
         HFTranscriber.from_config({"kind": "ctc"})
+
+
+def test_factory_builds_this_backend(ctc_model) -> None:
+    from transcription.factory import build_transcribers
+
+    folder, _ = ctc_model
+    built = build_transcribers({"languages": {"bo": {"backend": "transformers", "model": str(folder)}}})
+    assert isinstance(built["bo"], HFTranscriber)
+    assert built["bo"].transcribe(clip("zh/004.ogg"), "bo").model == "transformers:tiny-bo-ctc"

@@ -294,3 +294,13 @@ def test_to_wav_round_trip() -> None:
     with wave.open(io.BytesIO(data)) as w:
         pcm = np.frombuffer(w.readframes(1600), dtype="<i2")
     assert pcm.min() == -32767 and pcm.max() == 32767
+
+
+def test_factory_builds_this_backend() -> None:
+    from transcription.factory import build_transcribers
+
+    built = build_transcribers(
+        {"languages": {"bo": {"backend": "http", "url": "http://asr.local:9000", "kind": "hf"}}}
+    )
+    assert isinstance(built["bo"], HTTPTranscriber)
+    assert (built["bo"].endpoint, built["bo"].max_seconds) == ("http://asr.local:9000", 300.0)

@@ -48,7 +48,7 @@ def tiny_pt(tmp_path_factory: pytest.TempPathFactory) -> Path:
         n_audio_head=2,
         n_audio_layer=1,
         n_vocab=51865,
-        n_text_ctx=448,
+        n_text_ctx=64,  # whisper decodes at most n_text_ctx//2 tokens per window: keeps random output short
         n_text_state=16,
         n_text_head=2,
         n_text_layer=1,
@@ -207,8 +207,10 @@ def test_factory_builds_this_backend() -> None:
 
 
 @pytest.fixture(scope="module")
-def openai_greedy() -> OpenAIWhisperTranscriber:
-    t = OpenAIWhisperTranscriber("packaged:whisper-base", beam_size=1, temperature=0.0, cpu_threads=2)
+def openai_greedy(model_cache: Path) -> OpenAIWhisperTranscriber:
+    t = OpenAIWhisperTranscriber(
+        "packaged:whisper-base", beam_size=1, temperature=0.0, cpu_threads=2, cache_dir=model_cache
+    )
     t.warm_up()
     return t
 
@@ -216,12 +218,17 @@ def openai_greedy() -> OpenAIWhisperTranscriber:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["zh/000.ogg", "zh/011.ogg"])
 def test_agrees_with_faster_whisper_on_the_same_weights(
-    openai_greedy: OpenAIWhisperTranscriber, name: str
+    model_cache: Path, openai_greedy: OpenAIWhisperTranscriber, name: str
 ) -> None:
     from transcription.backends.faster_whisper import FasterWhisperTranscriber
 
     faster = FasterWhisperTranscriber(
-        "packaged:whisper-base", compute_type="float32", beam_size=1, temperature=(0.0,), cpu_threads=2
+        "packaged:whisper-base",
+        compute_type="float32",
+        beam_size=1,
+        temperature=(0.0,),
+        cpu_threads=2,
+        cache_dir=model_cache,
     )
     a = openai_greedy.transcribe(clip(name), "zh")
     b = faster.transcribe(clip(name), "zh")
@@ -241,11 +248,11 @@ def test_silence_gives_empty_transcript_not_a_hallucination(openai_greedy: OpenA
 
 
 @pytest.mark.slow
-def test_ct2_folder_path_is_converted_and_cached() -> None:
+def test_ct2_folder_path_is_converted_and_cached(model_cache: Path) -> None:
     from transcription.convert import CHECKPOINT_NAME
     from transcription.weights import packaged_whisper_base
 
-    folder = packaged_whisper_base()
+    folder = packaged_whisper_base(model_cache)
     t = OpenAIWhisperTranscriber(str(folder), beam_size=1, temperature=0.0)
     t.warm_up()
     assert (folder / CHECKPOINT_NAME).is_file()

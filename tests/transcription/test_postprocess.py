@@ -83,7 +83,8 @@ def test_looping_phrase_within_line_collapsed() -> None:
 
 def test_looping_with_punctuation_and_single_character_loops() -> None:
     kept, dropped = clean_segments(
-        [{"text": "羊圈着火了，着火了，着火了，着火了，着火了"}, {"text": "啊啊啊啊啊啊啊啊 牛跑了"}], prompt=None
+        [{"text": "羊圈着火了，着火了，着火了，着火了，着火了"}, {"text": "啊啊啊啊啊啊啊啊 牛跑了"}],
+        prompt=None,
     )
     assert texts(kept) == ["羊圈着火了", "啊 牛跑了"]
     assert len(dropped) == 2

@@ -69,6 +69,7 @@ class OpenAIWhisperTranscriber:
         max_bytes: int | None = 20_000_000,
         cpu_threads: int | None = None,
         vad: bool = True,
+        cache_dir: str | Path | None = None,
         name_suffix: str = "",
     ) -> None:
         if not str(model).strip():
@@ -98,6 +99,7 @@ class OpenAIWhisperTranscriber:
         self.max_bytes = max_bytes
         self.cpu_threads = cpu_threads
         self.vad = vad
+        self.cache_dir = Path(cache_dir) if cache_dir else None
         self.name = f"openai-whisper:{_short_name(self.model_spec)}" + (
             f":{name_suffix}" if name_suffix else ""
         )
@@ -120,6 +122,7 @@ class OpenAIWhisperTranscriber:
         "max_bytes": positive(int),
         "cpu_threads": positive(int),
         "vad": bool,
+        "cache_dir": str,
         "name_suffix": str,
     }
 
@@ -139,9 +142,8 @@ class OpenAIWhisperTranscriber:
         import whisper
 
         spec = self.model_spec
-        resolved = resolve_model(
-            spec
-        )  # raises WeightsError (a BackendUnavailableError) for packaged problems
+        # raises WeightsError (a BackendUnavailableError) for packaged-model problems
+        resolved = resolve_model(spec, cache_dir=self.cache_dir)
         if isinstance(resolved, Path):
             if resolved.is_dir():
                 return str(cached_checkpoint(resolved))
@@ -185,7 +187,9 @@ class OpenAIWhisperTranscriber:
                 raise BackendUnavailableError(f"model: {exc}") from exc
             except TranscriptionError:
                 raise
-            except Exception as exc:  # torch.load/pickle/load_state_dict raise many types; all mean "cannot run"
+            except (
+                Exception
+            ) as exc:  # torch.load/pickle/load_state_dict raise many types; all mean "cannot run"
                 raise BackendUnavailableError(
                     f"model: cannot load {self.model_spec!r}: {exc.__class__.__name__}: {exc}"
                 ) from exc

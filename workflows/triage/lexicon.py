@@ -77,6 +77,7 @@ class Group:
     bo: tuple[str, ...] = ()
     needs_any: tuple[str, ...] = ()
     blocked_by: tuple[str, ...] = ()
+    unless_any: tuple[str, ...] = ()
     window: int = 10
 
 
@@ -89,6 +90,7 @@ GROUP_FIELDS = {
     "bo": list,
     "needs_any": list,
     "blocked_by": list,
+    "unless_any": list,
     "window": int,
 }
 

@@ -147,7 +147,7 @@ def resolve_overlaps(matches: list[Match]) -> list[Match]:
             if o is m:
                 continue
             inside = o.start <= m.start and m.end <= o.end
-            if inside and o.kind == "trap" and m.kind != "trap":
+            if inside and o.kind == "trap" and m.kind != "trap" and not (m.kind == "cue" and m.length == o.length):
                 hidden = True
             elif inside and o.length > m.length and o.rank >= m.rank:
                 hidden = True

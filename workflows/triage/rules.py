@@ -28,6 +28,8 @@ from workflows.triage.lexicon import Group, Lexicon
 from workflows.triage.matcher import BO_NEGATORS, Match, Matcher, match_syllables
 from workflows.triage.text import HARD, SOFT, is_tibetan, split_syllables, to_units, zh_string
 
+ALL_CLEAR = "all clear: "
+CONTEXT_NOTES = "context:"
 URGENCY_SCALE = 0.6  # logistic scale of the urgency confidence, in score points
 PAST_ASPECT = "过"  # 着过火 / 滑坡过: experienced, not happening
 NOT_PAST_AFTER = set("来去不得")
@@ -92,17 +94,17 @@ class RulesClassifier:
                 dead[m.group.name].append(m)
                 notes[id(m)] = why
 
-        urgent_score = sum(groups[g].urgent for g in live)
+        urgent_score = sum(groups[g].urgent * breadth(live[g]) for g in live)
         priority_score = sum(groups[g].priority for g in live)
         category_scores: dict[str, float] = defaultdict(float)
         for name, group in groups.items():
             if not group.category or group.weight <= 0:
                 continue
             if live.get(name):
-                distinct = len({m.text for m in live[name]})
-                category_scores[group.category] += group.weight * min(2.0, 1.0 + 0.5 * (distinct - 1))
+                category_scores[group.category] += group.weight * breadth(live[name])
             elif dead.get(name):
-                category_scores[group.category] += group.weight * s.negated_category_factor
+                factor = max(self._category_factor(group, notes[id(m)]) for m in dead[name])
+                category_scores[group.category] += group.weight * factor * breadth(dead[name])
 
         if urgent_score >= s.urgent_threshold:
             urgency = "urgent"
@@ -155,6 +157,8 @@ class RulesClassifier:
                     g = m.group
                     assert g is not None
                     note = notes.get(id(m), "")
+                    if note.startswith(CONTEXT_NOTES):
+                        continue  # a cue for another situation ("吐" without "好几个人"): not a reason
                     for target, weight in (("urgent", g.urgent), ("priority", g.priority), (g.category, g.weight)):
                         if not target or weight <= 0 or (m.text, target, negated) in seen:
                             continue
@@ -162,15 +166,31 @@ class RulesClassifier:
                         out.append((m.start, Cue(m.text, target, weight, negated, note)))
         return tuple(c for _, c in sorted(out, key=lambda x: x[0]))
 
+    def _category_factor(self, group: Group, note: str) -> float:
+        """How much a cancelled cue still says about the topic. A resolved, hypothetical or all-clear cue
+        is still what the report is about ("the fire is out", "if an earthquake comes"); a past *event*
+        is background to a new request ("last month's fire … about the subsidy") but a past *object* is
+        not; a negated cue is half a hint; a cue outside its required context says nothing."""
+        if note.startswith(CONTEXT_NOTES):
+            return 0.0
+        if note.startswith("negated") or (note.startswith("past") and group.urgent > 0):
+            return self.settings.negated_category_factor
+        return 1.0
+
     # ------------------------------------------------------------------ context
     def _cancelled(self, ctx: Context, m: Match) -> str | None:
         """Why a cue does not count, or None when it does."""
         g = m.group
         assert g is not None
         if g.blocked_by and self._blocked(ctx, m, g.blocked_by):
-            return "not a person: " + ctx.flat[max(0, m.start - 2) : m.start].strip("\x01")
+            return "context: about an animal/object: " + ctx.flat[max(0, m.start - 2) : m.start].strip("\x01")
         if g.needs_any and not self._near(ctx, m, g.needs_any, g.window):
-            return "context missing"
+            return "context: missing"
+        if g.unless_any and self._near(ctx, m, g.unless_any, g.window):
+            return "context: excluded"
+        for a in ctx.of("all_clear"):
+            if a.start <= m.start and m.end <= a.end:
+                return f"all clear: {a.text}"
         neg = self._negator(ctx, m)
         if neg:
             return f"negated by {neg}"
@@ -182,7 +202,7 @@ class RulesClassifier:
             return f"hypothetical: {hyp}"
         res = self._resolved(ctx, m)
         if res:
-            return f"resolved: {res}"
+            return res if res.startswith(ALL_CLEAR) else f"resolved: {res}"
         return None
 
     def _negator(self, ctx: Context, m: Match) -> str | None:
@@ -237,10 +257,10 @@ class RulesClassifier:
         for a in ctx.of("all_clear"):
             if a.start >= m.end:
                 if not ctx.any_between(m.end, a.start, ("contrast",)):
-                    return a.text
+                    return ALL_CLEAR + a.text
             elif a.end <= m.start and m.start - a.end <= s.all_clear_scope:
                 if not ctx.any_between(a.end, m.start, ("contrast", "reset")) and not ctx.crosses(a.end, m.start):
-                    return a.text
+                    return ALL_CLEAR + a.text
         return None
 
     # needs_any / blocked_by ------------------------------------------------
@@ -254,6 +274,7 @@ class RulesClassifier:
         return cached
 
     def _occurrences(self, ctx: Context, words: tuple[str, ...]) -> list[tuple[int, int]]:
+        """Where context words occur, ignoring those inside a trap ("好几个" inside "好几个月")."""
         zh, bo = self._words(words)
         spans: list[tuple[int, int]] = []
         for w in zh:
@@ -268,7 +289,8 @@ class RulesClassifier:
                     hit = match_syllables(ctx.units, j, syls, n)
                     if hit is not None and ctx.units[j] not in BO_NEGATORS:
                         spans.append((j, hit[0]))
-        return spans
+        traps = [(t.start, t.end) for t in ctx.of("trap")]
+        return [(a, b) for a, b in spans if not any(s <= a and b <= e and (e - s) > (b - a) for s, e in traps)]
 
     def _near(self, ctx: Context, m: Match, words: tuple[str, ...], window: int) -> bool:
         for a, b in self._occurrences(ctx, words):
@@ -280,3 +302,10 @@ class RulesClassifier:
 
     def _blocked(self, ctx: Context, m: Match, words: tuple[str, ...]) -> bool:
         return any(b <= m.start and m.start - b <= 1 for a, b in self._occurrences(ctx, words))
+
+
+def breadth(matches: list[Match]) -> float:
+    """Several different words for one concept are stronger evidence than one, with diminishing returns:
+    1 word x1, 2 words x1.5, 3+ words x2 ("一直吐 肚子疼得打滚")."""
+    distinct = len({m.text for m in matches})
+    return min(2.0, 1.0 + 0.5 * (distinct - 1))

@@ -1,0 +1,243 @@
+"""The Telegram application: handlers, error handler, rate limiter, and the background machinery (case
+scheduler, notification outbox, transcription pool) started and stopped with it in the same process.
+
+Why everything in one process: a county runs one small server; one ``lianhu run`` must be the whole system.
+The scheduler holds a database lease, so a second process started by mistake stands by instead of sending
+every reminder twice.
+
+Tests build the real application with :func:`build_application` against a fake Bot API server and drive its
+lifecycle exactly as ``run_polling`` does (initialize → post_init → start polling → start; then the reverse).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from telegram import BotCommand, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.dedupe import UpdateDeduplicator
+from bot.delivery import TelegramDelivery
+from bot.handlers import buttons, language, officials, registration, reporting, worker
+from bot.handlers.common import BotContext, Limits, lang_for, person_of
+from bot.i18n import t
+from bot.voice import TranscriptionPool, VoicePipeline
+from transcription.base import Transcriber
+from workflows.durations import parse_duration
+from workflows.outbox import OutboxDispatcher
+from workflows.ports import Clock
+from workflows.scheduler import CaseScheduler, DueWork
+
+log = logging.getLogger(__name__)
+
+NO_TOKEN_MESSAGE = (
+    "No Telegram bot token configured. Set the environment variable LIANHU_BOT_TOKEN=<token from @BotFather>, "
+    "or put token = \"<token>\" under [bot] in config.toml."
+)
+COMMANDS = {
+    "zh": [("my", "我上报的事情"), ("cases", "待办案件"), ("overdue", "超期案件"), ("lang", "语言"), ("help", "帮助")],
+}
+STANDARD_DOWNLOAD_LIMIT = 20 * 1024 * 1024
+
+
+class Background:
+    """The outbox kick loop and the scheduler, owned by the application (``bot_data["background"]``)."""
+
+    def __init__(self, scheduler: CaseScheduler, pipeline: VoicePipeline, dispatcher: OutboxDispatcher) -> None:
+        self.scheduler = scheduler
+        self.pipeline = pipeline
+        self.dispatcher = dispatcher
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def kick(self) -> None:
+        """A notification was just queued: deliver it now instead of at the next outbox tick."""
+        self._wake.set()
+
+    async def _kick_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            for _ in range(40):  # the scheduler's own tick may be running: wait for it, then run ours
+                if not self.scheduler.is_leader:
+                    break
+                if await self.scheduler.outbox_tick() is not None:
+                    break
+                await asyncio.sleep(0.05)
+
+    async def start(self) -> None:
+        await self.scheduler.start()
+        self._task = asyncio.get_running_loop().create_task(self._kick_loop(), name="outbox-kick")
+        await self.pipeline.resume_pending()
+        self.kick()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.pipeline.shutdown()
+        await self.scheduler.shutdown()
+
+
+def _limits(config: Any, transcription: Mapping[str, Any]) -> Limits:
+    self_hosted = bool(config.bot.base_file_url) and "api.telegram.org" not in str(config.bot.base_file_url)
+    return Limits(
+        max_seconds=float(transcription.get("max_seconds", 300.0)),
+        max_bytes=int(transcription.get("max_bytes", 20_000_000)),
+        # a self-hosted Bot API server serves big files; api.telegram.org stops at 20 MB
+        download_limit=2_000 * 1024 * 1024 if self_hosted else STANDARD_DOWNLOAD_LIMIT,
+    )
+
+
+async def _error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log everything; tell the user "something went wrong" in their language, never the internals."""
+    log.error("error while handling an update", exc_info=context.error)
+    if not isinstance(update, Update):
+        return
+    try:
+        person = await person_of(update, context)
+    except Exception:
+        person = None
+    text = t(lang_for(person, update), "err.generic")
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(text, show_alert=True)
+        elif update.effective_chat is not None:
+            await update.effective_chat.send_message(text)
+    except TelegramError as exc:
+        log.info("could not tell the user about the error: %s", exc)
+
+
+def add_handlers(app: Application, dedupe: UpdateDeduplicator) -> None:
+    app.add_handler(TypeHandler(Update, dedupe.check), group=-100)
+    app.add_handler(CommandHandler("start", registration.start))
+    app.add_handler(CommandHandler("invite", registration.invite))
+    app.add_handler(CommandHandler("help", registration.help_command))
+    app.add_handler(CommandHandler("lang", language.lang_command))
+    app.add_handler(CommandHandler("my", worker.my_command))
+    app.add_handler(CommandHandler("cases", officials.cases_command))
+    app.add_handler(CommandHandler("case", officials.case_command))
+    app.add_handler(CommandHandler("overdue", officials.overdue_command))
+    app.add_handler(CallbackQueryHandler(buttons.on_button))
+    private = filters.ChatType.PRIVATE
+    app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, reporting.on_text))
+    audio_doc = filters.Document.MimeType("audio/ogg") | filters.Document.MimeType("audio/mpeg") | \
+        filters.Document.MimeType("audio/mp4") | filters.Document.MimeType("audio/x-m4a") | \
+        filters.Document.MimeType("audio/wav") | filters.Document.MimeType("audio/x-wav")
+    app.add_handler(MessageHandler(private & (filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | audio_doc),
+                                   reporting.on_voice))
+    app.add_handler(MessageHandler(private & filters.COMMAND, registration.help_command))  # unknown /command
+    app.add_handler(MessageHandler(private & ~filters.StatusUpdate.ALL, reporting.on_unsupported))
+    app.add_handler(TypeHandler(Update, dedupe.record), group=100)
+    app.add_error_handler(_error_handler)
+
+
+def build_application(config: Any, services: Any, *, clock: Clock | None = None,
+                      transcribers: Mapping[str, Transcriber] | None = None) -> Application:
+    """The real application, ready for ``run_polling``/``run_webhook`` (or a test's manual lifecycle)."""
+    if not config.bot.token:
+        raise ValueError(NO_TOKEN_MESSAGE)
+    clock = clock or services.clock
+    builder = (
+        Application.builder()
+        .token(config.bot.token)
+        .rate_limiter(AIORateLimiter(max_retries=0))  # 429s go back to the outbox, which retries with backoff
+        .concurrent_updates(max(1, int(config.bot.concurrent_updates)))
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+        .media_write_timeout(60)
+        .read_timeout(15)
+        .write_timeout(15)
+    )
+    if config.bot.base_url:
+        builder = builder.base_url(config.bot.base_url)
+    if config.bot.base_file_url:
+        builder = builder.base_file_url(config.bot.base_file_url)
+    app = builder.build()
+
+    transcription_cfg = dict(config.transcription or {})
+    pool = TranscriptionPool(transcribers or {}, workers=int(transcription_cfg.get("workers", 1)))
+    delivery = TelegramDelivery(app.bot, services.case_service)
+    outbox = config.outbox
+    dispatcher = OutboxDispatcher(
+        services.db, clock, delivery, max_attempts=outbox.max_attempts,
+        backoff_base=timedelta(seconds=outbox.backoff_base_seconds),
+        backoff_max=timedelta(seconds=outbox.backoff_max_seconds),
+    )
+    scheduler = CaseScheduler(
+        services.db, clock, DueWork(services.db, clock, services.case_service), dispatcher,
+        tick_seconds=config.scheduler.tick_seconds, outbox_seconds=outbox.tick_seconds,
+        lease_seconds=config.scheduler.lease_seconds,
+    )
+    pipeline = VoicePipeline(services.case_service, pool, kick=lambda: None)
+    background = Background(scheduler, pipeline, dispatcher)
+    pipeline.kick = background.kick
+    window = (config.routing or {}).get("reporter_open_case_window", "30m")
+    bc = BotContext(
+        config=config, cases=services.case_service, people=services.people_service, db=services.db, clock=clock,
+        kick=background.kick, delivery=delivery, voice=pipeline, limits=_limits(config, transcription_cfg),
+        followup_window=parse_duration(window), deep_link=config.bot.deep_link,
+    )
+    app.bot_data["lianhu"] = bc
+    app.bot_data["background"] = background
+    app.bot_data["dispatcher"] = dispatcher
+    add_handlers(app, UpdateDeduplicator(services.db, clock))
+    return app
+
+
+async def _post_init(app: Application) -> None:
+    try:
+        await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS["zh"]])
+    except TelegramError as exc:  # cosmetic; never block start-up on it
+        log.warning("could not set the command menu: %s", exc)
+    await app.bot_data["background"].start()
+
+
+async def _post_shutdown(app: Application) -> None:
+    await app.bot_data["background"].stop()
+
+
+def run(config: Any) -> int:
+    """``lianhu run``: polling by default, webhook when ``[bot] mode = "webhook"``. Returns an exit code."""
+    if not config.bot.token:
+        print(NO_TOKEN_MESSAGE, file=sys.stderr)
+        return 2
+    from bot.wiring import build_services
+    from transcription.factory import build_transcribers
+
+    services = build_services(config)
+    transcribers = build_transcribers(config.transcription)
+    app = build_application(config, services, clock=services.clock, transcribers=transcribers)
+    try:
+        if config.bot.mode == "webhook":
+            app.run_webhook(
+                listen=config.bot.webhook_listen,
+                port=config.bot.webhook_port,
+                url_path=config.bot.token.split(":")[0],
+                webhook_url=config.bot.webhook_url,
+                secret_token=config.bot.webhook_secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            app.run_polling(allowed_updates=Update.ALL_TYPES)
+    finally:
+        services.close()
+    return 0

@@ -1,0 +1,80 @@
+"""Showing cases: a case card with its timeline and the viewer's buttons, and paged case lists.
+
+Shared by workers (/my) and officials (/cases, /case N, /overdue) so both see the same card.
+"""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardMarkup, Update
+from telegram.ext import ContextTypes
+
+from bot import keyboards as kb
+from bot.handlers.common import call, ctx_of, error_text, lang_for, reply, safe_edit
+from bot.i18n import t
+from bot.render import case_card, list_line
+from workflows.errors import DomainError
+from workflows.views import CaseView, PersonView
+
+PAGE_SIZE = 8
+FULL_OFFER = kb.OFFICIAL + ("confirm", "reopen", "add_details", "acknowledge_reminder")
+
+
+def card_keyboard(lang: str, view: CaseView, viewer_id: int) -> InlineKeyboardMarkup | None:
+    """Every button the viewer may use on this case, as the reporter or as an official."""
+    offer = kb.REPORTER_CARD if view.reporter.id == viewer_id else FULL_OFFER
+    retry = view.has_audio and view.transcript_status == "failed"
+    return kb.case_keyboard(lang, view.id, view.allowed_actions, offer, retry_transcription=retry, refresh=True)
+
+
+async def show_case(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, case_id: int) -> None:
+    """Send the case card with its timeline (a new message, so the list it came from stays usable)."""
+    bc = ctx_of(context)
+    lang = lang_for(person)
+    try:
+        view = await call(bc.cases.get_case, case_id, person.id)
+        timeline = await call(bc.cases.timeline, case_id, person.id)
+    except DomainError as exc:
+        await reply(update, error_text(lang, exc))
+        return
+    text = case_card(lang, view, timeline=timeline, for_official=view.reporter.id != person.id)
+    await reply(update, text, card_keyboard(lang, view, person.id))
+
+
+async def refresh_card(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, view: CaseView) -> None:
+    """Re-draw the message a button sat on with the case as it is now (state, buttons)."""
+    lang = lang_for(person)
+    text = case_card(lang, view, for_official=view.reporter.id != person.id)
+    await safe_edit(update, text, card_keyboard(lang, view, person.id))
+
+
+async def case_list(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, *, scope: str, overdue_only: bool,
+    page: int, header_key: str, empty_key: str, page_verb: str, page_arg: str | None, edit: bool,
+) -> None:
+    bc = ctx_of(context)
+    lang = lang_for(person)
+    page = max(0, page)
+    open_only = scope != "reported"
+    views = await call(bc.cases.list_cases, person.id, scope=scope, open_only=open_only, overdue_only=overdue_only,
+                       limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+    total = await call(bc.cases.count_cases, person.id, scope=scope, open_only=open_only, overdue_only=overdue_only)
+    if not views:
+        text = t(lang, empty_key)
+        if edit:
+            await safe_edit(update, text, None)
+        else:
+            await reply(update, text)
+        return
+    lines = [t(lang, header_key, page=page + 1)] + [list_line(lang, v) for v in views]
+    remaining = total - (page + 1) * PAGE_SIZE
+    if remaining > 0:
+        lines.append(t(lang, "list.more", count=remaining))
+    keyboard = kb.list_keyboard(
+        lang, [(v.id, list_line(lang, v)) for v in views], page_verb=page_verb, page_arg=page_arg, page=page,
+        has_prev=page > 0, has_next=remaining > 0,
+    )
+    text = "\n".join(lines)
+    if edit:
+        await safe_edit(update, text, keyboard)
+    else:
+        await reply(update, text, keyboard)

@@ -1,0 +1,155 @@
+"""The officials' side: ``/cases``, ``/case N``, ``/overdue`` and the handling buttons (accept, resolve,
+escalate, reassign, reject, duplicate, acknowledge a reminder, retry a transcription).
+
+Buttons that need words (resolve → a note, escalate/reject → a reason, duplicate → the earlier case number)
+ask a question; the official's next text or voice message in this chat is the answer
+(:func:`bot.handlers.reporting.complete_prompt`). Before asking, the case is checked so nobody types a note
+for a case that has already moved on.
+"""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot import keyboards as kb
+from bot.callbacks import Callback
+from bot.handlers.cards import case_list, refresh_card, show_case
+from bot.handlers.common import (
+    OFFICIAL_ROLES,
+    call,
+    ctx_of,
+    lang_for,
+    reply,
+    require_person,
+    safe_answer,
+    safe_edit,
+)
+from bot.handlers.reporting import clear_prompt, set_prompt
+from bot.i18n import t
+from workflows.views import PersonView
+
+# verb -> (domain action it leads to, question to ask)
+PROMPTS = {
+    "res": ("resolve", "prompt.resolve"),
+    "esc": ("escalate", "prompt.escalate"),
+    "rej": ("reject", "prompt.reject"),
+    "dup": ("mark_duplicate", "prompt.duplicate"),
+}
+
+
+def scope_for(person: PersonView) -> str:
+    """Chain officials list the cases they own; the governance centre and admins their whole area
+    (for an operator the domain narrows that to urgent cases in the county)."""
+    return "jurisdiction" if person.role in ("governance_operator", "admin") else "mine"
+
+
+async def cases_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    person = await require_person(update, context)
+    if person is None:
+        return
+    await show_cases(update, context, person, "open", 0, edit=False)
+
+
+async def overdue_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    person = await require_person(update, context)
+    if person is None:
+        return
+    await show_cases(update, context, person, "overdue", 0, edit=False)
+
+
+async def show_cases(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, which: str, page: int,
+                     *, edit: bool) -> None:
+    if person.role not in OFFICIAL_ROLES:  # a worker's own list is /my
+        from bot.handlers.worker import show_my
+
+        await show_my(update, context, person, page, edit=edit)
+        return
+    overdue = which == "overdue"
+    scope = "jurisdiction" if overdue else scope_for(person)
+    await case_list(
+        update, context, person, scope=scope, overdue_only=overdue, page=page,
+        header_key="overdue.header" if overdue else "cases.header",
+        empty_key="overdue.empty" if overdue else "cases.empty",
+        page_verb="pg", page_arg=which, edit=edit,
+    )
+
+
+async def case_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    person = await require_person(update, context)
+    if person is None:
+        return
+    arg = (context.args or [""])[0].lstrip("#＃")
+    if not arg.isdigit() or len(arg) > 10:
+        await reply(update, t(lang_for(person), "case.usage"))
+        return
+    await show_case(update, context, person, int(arg))
+
+
+async def on_official_button(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    """Official verbs. Domain errors propagate to the button router, which answers them uniformly."""
+    from bot.handlers.buttons import stale
+
+    bc = ctx_of(context)
+    lang = lang_for(person)
+    case_id = cb.case_id
+    if cb.verb == "acc":
+        view = await call(bc.cases.accept, case_id, person.id)
+        bc.kick()
+        await safe_answer(update, t(lang, "done.accept", case_id=case_id))
+        await refresh_card(update, context, person, view)
+    elif cb.verb == "ack":
+        view = await call(bc.cases.acknowledge_reminder, case_id, person.id)
+        await safe_answer(update, t(lang, "done.ack"))
+        await safe_edit(update, None, kb.case_keyboard(lang, case_id, view.allowed_actions, kb.OFFICIAL))
+    elif cb.verb in PROMPTS:
+        action, question = PROMPTS[cb.verb]
+        view = await call(bc.cases.get_case, case_id, person.id)
+        if action not in view.allowed_actions:
+            await stale(update, context, person, view, action=action)
+            return
+        set_prompt(context, cb.verb, case_id)
+        await safe_answer(update)
+        await reply(update, t(lang, question, case_id=case_id), kb.cancel_keyboard(lang, case_id))
+    elif cb.verb == "rsg":
+        view = await call(bc.cases.get_case, case_id, person.id)
+        if not {"reassign", "assign"} & set(view.allowed_actions):
+            await stale(update, context, person, view, action="reassign")
+            return
+        people = await call(bc.cases.jurisdiction_people, person.id)
+        choices = [(p.id, p.name, p.role) for p in people if view.owner is None or p.id != view.owner.id][:20]
+        await safe_answer(update)
+        if not choices:
+            await reply(update, t(lang, "prompt.reassign_none"))
+            return
+        await reply(update, t(lang, "prompt.reassign", case_id=case_id), kb.people_keyboard(lang, case_id, choices))
+    elif cb.verb == "rto":
+        target = int(cb.arg or 0)
+        current = await call(bc.cases.get_case, case_id, person.id)
+        if current.state == "reported" and "assign" in current.allowed_actions:
+            view = await call(bc.cases.assign, case_id, person.id, target)
+        else:
+            view = await call(bc.cases.reassign, case_id, person.id, target)
+        bc.kick()
+        owner = view.owner.name if view.owner else ""
+        await safe_answer(update, t(lang, "done.reassign", case_id=case_id, owner=owner))
+        await safe_edit(update, t(lang, "done.reassign", case_id=case_id, owner=owner), None)
+    elif cb.verb == "rtr":
+        view = await call(bc.cases.get_case, case_id, person.id)
+        if not (kb.HANDLER_MARKERS & set(view.allowed_actions)) or not view.has_audio:
+            await stale(update, context, person, view)
+            return
+        await bc.voice.retry(case_id, view.language)
+        await safe_answer(update, t(lang, "voice.retry_queued", case_id=case_id))
+    elif cb.verb == "cnl":
+        clear_prompt(context)
+        await safe_answer(update, t(lang, "prompt.cancelled"))
+        await safe_edit(update, t(lang, "prompt.cancelled"), None)
+    elif cb.verb == "back":
+        view = await call(bc.cases.get_case, case_id, person.id)
+        offer = kb.REPORTER_RECEIPT if view.reporter.id == person.id else kb.OFFICIAL
+        await safe_answer(update)
+        await safe_edit(update, None, kb.case_keyboard(lang, case_id, view.allowed_actions, offer))
+    elif cb.verb == "view":
+        await safe_answer(update)
+        await show_case(update, context, person, case_id)

@@ -1,0 +1,268 @@
+"""Incoming messages: a worker's text or voice report, a follow-up, or the answer to a prompt.
+
+Why "store first, answer through the outbox": ``file_report`` commits the report before anything else; the
+worker's receipt (case number, what we understood, who owns it, correction buttons) is the domain's
+``case_received`` notification, delivered by the outbox right away (we "kick" it). If Telegram is down at
+that moment, the receipt is retried — the case was never at risk. Only answers that are not notifications
+(prompts, "added to case #N", errors) are sent directly.
+
+Follow-ups: a text within the configured window after an open case is *added to that case at once* (stored,
+the owner is told) and the worker gets one tap to say "no, this is a new case" instead — asking first would
+keep the text only in memory until they answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from telegram import Message, Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot import keyboards as kb
+from bot.handlers.common import (
+    OFFICIAL_ROLES,
+    REPORTER_ROLES,
+    call,
+    ctx_of,
+    error_text,
+    lang_for,
+    reply,
+    require_person,
+    tibetan_or_chinese,
+)
+from bot.i18n import label, t
+from bot.render import report_receipt
+from workflows.cases import AudioIn
+from workflows.errors import DomainError, ValidationError
+from workflows.views import PersonView
+
+log = logging.getLogger(__name__)
+
+PROMPT_KEY = "prompt"
+FOLLOWUPS_KEY = "followups"
+MAX_REMEMBERED_FOLLOWUPS = 20
+_DUP_RE = re.compile(r"^\s*[#＃]?\s*(\d{1,10})\s*[,，:：]?\s*(.*)$", re.S)
+
+
+def source_key(message: Message) -> str:
+    """Idempotency key of a report: the same Telegram message delivered twice is the same case."""
+    return f"tg:{message.chat_id}:{message.message_id}"
+
+
+def set_prompt(context: ContextTypes.DEFAULT_TYPE, verb: str, case_id: int) -> None:
+    context.chat_data[PROMPT_KEY] = (verb, case_id)  # type: ignore[index]
+
+
+def clear_prompt(context: ContextTypes.DEFAULT_TYPE) -> tuple[str, int] | None:
+    return context.chat_data.pop(PROMPT_KEY, None)  # type: ignore[union-attr]
+
+
+async def current_state(context: ContextTypes.DEFAULT_TYPE, case_id: int, person_id: int) -> str | None:
+    try:
+        return (await call(ctx_of(context).cases.get_case, case_id, person_id)).state
+    except DomainError:
+        return None
+
+
+async def complete_prompt(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, prompt: tuple[str, int], text: str,
+    audio: AudioIn | None = None,
+) -> None:
+    """The message answers an earlier question ("how was it resolved?", "why escalate?", ...)."""
+    bc = ctx_of(context)
+    lang = lang_for(person)
+    verb, case_id = prompt
+    try:
+        if verb == "res":
+            await call(bc.cases.resolve, case_id, person.id, text)
+            answer = t(lang, "done.resolve", case_id=case_id)
+        elif verb == "esc":
+            view = await call(bc.cases.escalate, case_id, person.id, text)
+            answer = t(lang, "done.escalate", case_id=case_id, owner=view.owner.name if view.owner else "")
+        elif verb == "rej":
+            await call(bc.cases.reject, case_id, person.id, text)
+            answer = t(lang, "done.reject", case_id=case_id)
+        elif verb == "dup":
+            m = _DUP_RE.match(text)
+            if not m:
+                set_prompt(context, verb, case_id)
+                await reply(update, t(lang, "prompt.duplicate_bad"), kb.cancel_keyboard(lang, case_id))
+                return
+            of_case = int(m.group(1))
+            await call(bc.cases.mark_duplicate, case_id, person.id, of_case, m.group(2).strip() or None)
+            answer = t(lang, "done.duplicate", case_id=case_id, of_case_id=of_case)
+        else:  # "add"
+            await call(bc.cases.add_details, case_id, person.id, text or None, audio)
+            answer = t(lang, "add.ok", case_id=case_id)
+    except ValidationError as exc:
+        if exc.code in ("note_required", "reason_required", "empty_report", "duplicate_of_self"):
+            set_prompt(context, verb, case_id)  # ask again; the question still stands
+            await reply(update, error_text(lang, exc), kb.cancel_keyboard(lang, case_id))
+            return
+        await reply(update, error_text(lang, exc))
+        return
+    except DomainError as exc:
+        await reply(update, error_text(lang, exc, state=await current_state(context, case_id, person.id)))
+        return
+    bc.kick()
+    await reply(update, answer)
+
+
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    person = await require_person(update, context)
+    if person is None:
+        return
+    message = update.effective_message
+    assert message is not None
+    lang = lang_for(person)
+    text = (message.text or "").strip()
+    prompt = clear_prompt(context)
+    if prompt is not None:
+        if not text:
+            set_prompt(context, *prompt)
+            await reply(update, t(lang, "err.too_short"))
+            return
+        await complete_prompt(update, context, person, prompt, text)
+        return
+    if not text:
+        await reply(update, t(lang, "report.empty"))
+        return
+    if person.role not in REPORTER_ROLES:
+        await reply(update, t(lang, "help.official_text"))
+        return
+    await file_text_report(update, context, person, message, text)
+
+
+async def file_text_report(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, message: Message, text: str
+) -> None:
+    bc = ctx_of(context)
+    lang = lang_for(person)
+    recent = await call(bc.cases.latest_open_case, person.id, bc.followup_window)
+    if recent is not None:
+        await call(bc.cases.add_details, recent.id, person.id, text)
+        bc.kick()
+        remembered = context.chat_data.setdefault(FOLLOWUPS_KEY, {})  # type: ignore[union-attr]
+        remembered[message.message_id] = text
+        while len(remembered) > MAX_REMEMBERED_FOLLOWUPS:
+            remembered.pop(next(iter(remembered)))
+        await reply(update, t(lang, "followup.attached", case_id=recent.id),
+                    kb.followup_keyboard(lang, recent.id, message.message_id))
+        return
+    view = await call(bc.cases.file_report, person.id, text=text, source_key=source_key(message),
+                      language=tibetan_or_chinese(text))
+    bc.kick()
+    if view.state == "reported":  # stored but not routed (no owner found): no receipt will come from routing
+        await reply(update, report_receipt(lang, view, {}, voice=False) + "\n" + t(lang, "report.no_owner"))
+
+
+def _media(message: Message) -> tuple[object | None, str]:
+    if message.voice is not None:
+        return message.voice, "voice"
+    if message.audio is not None:
+        return message.audio, "audio"
+    if message.video_note is not None:
+        return message.video_note, "video_note"
+    doc = message.document
+    if doc is not None and (doc.mime_type or "").startswith("audio/"):
+        return doc, "audio"
+    return None, ""
+
+
+async def on_voice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A voice note, audio file or video note: check limits, download, store the case, queue transcription."""
+    person = await require_person(update, context)
+    if person is None:
+        return
+    message = update.effective_message
+    assert message is not None
+    bc = ctx_of(context)
+    lang = lang_for(person)
+    media, kind = _media(message)
+    if media is None:
+        await on_unsupported(update, context)
+        return
+    size = getattr(media, "file_size", None) or 0
+    duration = getattr(media, "duration", None)
+    seconds = duration.total_seconds() if hasattr(duration, "total_seconds") else duration
+    limit = min(bc.limits.max_bytes, bc.limits.download_limit)
+    if size > limit:
+        await reply(update, t(lang, "voice.too_big", size_mb=f"{size / 1_048_576:.1f}", limit_mb=f"{limit / 1_048_576:.0f}"))
+        return
+    if seconds is not None and seconds > bc.limits.max_seconds:
+        await reply(update, t(lang, "voice.too_long", seconds=int(seconds), limit=int(bc.limits.max_seconds)))
+        return
+    prompt = clear_prompt(context)
+    if prompt is None and person.role not in REPORTER_ROLES:
+        await reply(update, t(lang, "help.official_text"))
+        return
+    try:
+        tg_file = await media.get_file()  # type: ignore[attr-defined]
+        data = bytes(await tg_file.download_as_bytearray())
+    except TelegramError as exc:
+        log.warning("could not download voice note %s: %s", getattr(media, "file_id", "?"), exc)
+        if prompt is not None:
+            set_prompt(context, *prompt)
+        await reply(update, t(lang, "voice.download_failed"))
+        return
+    audio = AudioIn(
+        content=data,
+        mime_type=getattr(media, "mime_type", None) or ("video/mp4" if kind == "video_note" else "audio/ogg"),
+        duration_s=float(seconds) if seconds is not None else None,
+        kind=kind,
+        telegram_file_id=getattr(media, "file_id", None),
+        filename=getattr(media, "file_name", None),
+    )
+    if prompt is not None:
+        await answer_prompt_by_voice(update, context, person, prompt, audio)
+        return
+    view = await call(bc.cases.file_report, person.id, audio=audio, source_key=source_key(message),
+                      language=person.speech_language)
+    if view.transcript_status != "pending":  # the same update again: the case exists and is being handled
+        return
+    position = bc.voice.pool.position_if_submitted()
+    try:
+        placeholder = await reply(update, t(lang, "voice.queued", case_id=view.id, position=position))
+        if placeholder is not None:
+            bc.delivery.voice_placeholders[view.id] = (placeholder.chat_id, placeholder.message_id)
+    except TelegramError as exc:  # the receipt will come as a new message via the outbox instead
+        log.warning("could not send the 'transcribing' message for case %s: %s", view.id, exc)
+    bc.voice.submit(view.id, data, view.language)
+
+
+async def answer_prompt_by_voice(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, prompt: tuple[str, int], audio: AudioIn
+) -> None:
+    """An official answers "how was it resolved?" by voice: transcribe now (the note must be text)."""
+    bc = ctx_of(context)
+    lang = lang_for(person)
+    verb, case_id = prompt
+    if verb == "add":  # details may stay audio; the owner gets it with the case
+        await complete_prompt(update, context, person, prompt, "", audio)
+        return
+    try:
+        transcript = await bc.voice.pool.transcribe(audio.content, person.speech_language)
+        text = transcript.text.strip()
+    except Exception as exc:  # any transcription failure: ask for text, keep the question open
+        log.warning("could not transcribe a spoken %s note: %s", verb, exc)
+        text = ""
+    if not text:
+        set_prompt(context, verb, case_id)
+        await reply(update, t(lang, "voice.note_failed"), kb.cancel_keyboard(lang, case_id))
+        return
+    await complete_prompt(update, context, person, prompt, text)
+
+
+async def on_unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stickers, photos, locations...: a polite hint, never silence and never a crash."""
+    person = await require_person(update, context)
+    if person is None:
+        return
+    lang = lang_for(person)
+    key = "help.official_text" if person.role in OFFICIAL_ROLES and not context.chat_data.get(PROMPT_KEY) else "report.unsupported"  # type: ignore[union-attr]
+    await reply(update, t(lang, key))
+
+
+__all__ = ["label", "on_text", "on_voice", "on_unsupported", "complete_prompt", "set_prompt", "clear_prompt"]

@@ -1,0 +1,111 @@
+"""The liaison worker's side: ``/my`` and the reporter's buttons (add details, correct what the system
+understood, confirm fixed / not fixed, keep a follow-up or make it a new case)."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot import keyboards as kb
+from bot.callbacks import Callback
+from bot.handlers.cards import case_list
+from bot.handlers.common import (
+    call,
+    ctx_of,
+    lang_for,
+    reply,
+    require_person,
+    safe_answer,
+    safe_edit,
+    tibetan_or_chinese,
+)
+from bot.handlers.reporting import FOLLOWUPS_KEY, set_prompt
+from bot.i18n import t
+from bot.render import understood
+from workflows.views import PersonView
+
+
+async def my_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    person = await require_person(update, context)
+    if person is None:
+        return
+    await show_my(update, context, person, 0, edit=False)
+
+
+async def show_my(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, page: int, *, edit: bool) -> None:
+    await case_list(update, context, person, scope="reported", overdue_only=False, page=page,
+                    header_key="my.header", empty_key="my.empty", page_verb="my", page_arg=None, edit=edit)
+
+
+async def on_reporter_button(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    """Reporter verbs. Domain errors propagate to the button router, which answers them uniformly."""
+    bc = ctx_of(context)
+    lang = lang_for(person)
+    case_id = cb.case_id
+    if cb.verb == "cfm":
+        await call(bc.cases.confirm, case_id, person.id)
+        bc.kick()
+        await safe_answer(update, t(lang, "done.confirm", case_id=case_id))
+        await safe_edit(update, t(lang, "done.confirm", case_id=case_id), None)
+    elif cb.verb == "nfx":
+        view = await call(bc.cases.reopen, case_id, person.id, None)
+        bc.kick()
+        owner = view.owner.name if view.owner else t(lang, "card.nobody")
+        await safe_answer(update, t(lang, "done.reopen", case_id=case_id, owner=owner))
+        await safe_edit(update, t(lang, "done.reopen", case_id=case_id, owner=owner), None)
+        set_prompt(context, "add", case_id)  # one optional line about what is still wrong
+        await reply(update, t(lang, "prompt.reopen", case_id=case_id), kb.cancel_keyboard(lang, case_id))
+    elif cb.verb == "add":
+        view = await call(bc.cases.get_case, case_id, person.id)
+        if "add_details" not in view.allowed_actions:
+            from bot.handlers.buttons import stale
+
+            await stale(update, context, person, view)
+            return
+        set_prompt(context, "add", case_id)
+        await safe_answer(update)
+        await reply(update, t(lang, "add.prompt", case_id=case_id), kb.cancel_keyboard(lang, case_id))
+    elif cb.verb == "cat":
+        view = await call(bc.cases.get_case, case_id, person.id)
+        await safe_answer(update)
+        await safe_edit(update, None, kb.category_keyboard(lang, case_id, view.category))
+    elif cb.verb == "urg":
+        view = await call(bc.cases.get_case, case_id, person.id)
+        await safe_answer(update)
+        await safe_edit(update, None, kb.urgency_keyboard(lang, case_id, view.urgency))
+    elif cb.verb in ("scat", "surg"):
+        kwargs = {"category": cb.arg} if cb.verb == "scat" else {"urgency": cb.arg}
+        view = await call(bc.cases.correct_triage, case_id, person.id, **kwargs)
+        bc.kick()
+        text = t(lang, "triage.corrected", case_id=case_id, owner=view.owner.name if view.owner else "",
+                 **understood(lang, view.category, view.urgency))
+        offer = kb.REPORTER_RECEIPT if view.reporter.id == person.id else kb.OFFICIAL
+        await safe_answer(update, text)
+        await safe_edit(update, text, kb.case_keyboard(lang, case_id, view.allowed_actions, offer))
+    elif cb.verb == "keep":
+        await safe_answer(update)
+        await safe_edit(update, t(lang, "followup.kept", case_id=case_id), None)
+    elif cb.verb == "new":
+        await file_followup_as_new(update, context, person, cb)
+
+
+async def file_followup_as_new(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    """The worker says the follow-up was a different matter: file it as its own case (same idempotency key
+    as the original message, so pressing twice still makes one case)."""
+    bc = ctx_of(context)
+    lang = lang_for(person)
+    message_id = int(cb.arg or 0)
+    remembered = context.chat_data.get(FOLLOWUPS_KEY, {})  # type: ignore[union-attr]
+    text = remembered.get(message_id)
+    if text is None:
+        await safe_answer(update)
+        await safe_edit(update, t(lang, "followup.gone"), None)
+        return
+    chat = update.effective_chat
+    assert chat is not None
+    view = await call(bc.cases.file_report, person.id, text=text, source_key=f"tg:{chat.id}:{message_id}",
+                      language=tibetan_or_chinese(text))
+    remembered.pop(message_id, None)
+    bc.kick()
+    await safe_answer(update)
+    await safe_edit(update, t(lang, "followup.new", case_id=view.id), None)
