@@ -21,10 +21,14 @@ from workflows.triage.evaluate import evaluate, format_evaluation, load_reports 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--show-misses", action="store_true")
-    parser.add_argument("--repeat", type=int, default=5, help="classify each report N times, keep the fastest")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="classify each report N times, keep the fastest"
+    )
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 
 from telegram import Message, Update
 from telegram.error import TelegramError
@@ -32,7 +33,7 @@ from bot.handlers.common import (
     require_person,
     tibetan_or_chinese,
 )
-from bot.i18n import label, t
+from bot.i18n import t
 from bot.render import report_receipt
 from workflows.cases import AudioIn
 from workflows.errors import DomainError, ValidationError
@@ -171,6 +172,16 @@ def _media(message: Message) -> tuple[object | None, str]:
     return None, ""
 
 
+def _duration_seconds(media: object) -> float | None:
+    """PTB 22 warns that ``duration`` becomes a timedelta; accept both without the warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        duration = getattr(media, "duration", None)
+    if duration is None:
+        return None
+    return duration.total_seconds() if hasattr(duration, "total_seconds") else float(duration)
+
+
 async def on_voice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A voice note, audio file or video note: check limits, download, store the case, queue transcription."""
     person = await require_person(update, context)
@@ -185,8 +196,7 @@ async def on_voice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await on_unsupported(update, context)
         return
     size = getattr(media, "file_size", None) or 0
-    duration = getattr(media, "duration", None)
-    seconds = duration.total_seconds() if hasattr(duration, "total_seconds") else duration
+    seconds = _duration_seconds(media)
     limit = min(bc.limits.max_bytes, bc.limits.download_limit)
     if size > limit:
         await reply(update, t(lang, "voice.too_big", size_mb=f"{size / 1_048_576:.1f}", limit_mb=f"{limit / 1_048_576:.0f}"))
@@ -264,5 +274,3 @@ async def on_unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     key = "help.official_text" if person.role in OFFICIAL_ROLES and not context.chat_data.get(PROMPT_KEY) else "report.unsupported"  # type: ignore[union-attr]
     await reply(update, t(lang, key))
 
-
-__all__ = ["label", "on_text", "on_voice", "on_unsupported", "complete_prompt", "set_prompt", "clear_prompt"]

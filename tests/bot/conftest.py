@@ -26,7 +26,7 @@ from bot.config import BotConfig, Config, DatabaseConfig, OutboxConfig, Schedule
 from bot.wiring import build_services
 from storage.db import Database
 from tests.fakebotapi.server import FakeTelegram
-from transcription.base import AudioDecodeError, Transcriber, Transcript
+from transcription.base import AudioDecodeError, Transcript
 from workflows.ports import FakeClock
 
 OGG_MAGIC = b"OggS"

@@ -18,7 +18,9 @@ def test_empty_or_odd_input(clf, text):
     assert (result.urgency, result.category, result.confidence, result.cues) == ("general", "other", 0.0, ())
 
 
-@pytest.mark.parametrize("text", ["😀😀🔥🔥", "asdfgh qwerty", "1234567890", "\u200b\u200b\ufeff", "\x00\x01\x02"])
+@pytest.mark.parametrize(
+    "text", ["😀😀🔥🔥", "asdfgh qwerty", "1234567890", "\u200b\u200b\ufeff", "\x00\x01\x02"]
+)
 def test_garbage_gives_a_valid_result(clf, text):
     result = clf.classify(text, "bo")
     assert result.urgency in URGENCIES

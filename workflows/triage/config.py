@@ -30,6 +30,7 @@ past_zh = ["大前年"]
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -63,7 +64,9 @@ def build_lexicon(config: dict[str, Any] | None) -> Lexicon:
         raise TriageConfigError("triage.lexicon: must be a file path")
     lexicon = load_lexicon(lexicon_path)
 
-    settings = apply_settings(lexicon.settings, {k: v for k, v in config.items() if k in SETTING_TYPES}, "triage")
+    settings = apply_settings(
+        lexicon.settings, {k: v for k, v in config.items() if k in SETTING_TYPES}, "triage"
+    )
     groups = list(lexicon.groups)
     categories = list(lexicon.categories)
 
@@ -72,6 +75,10 @@ def build_lexicon(config: dict[str, Any] | None) -> Lexicon:
         raise TriageConfigError("triage.categories: must be a table of category tables")
     for name, raw in raw_categories.items():
         key = f"triage.categories.{name}"
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise TriageConfigError(
+                f"{key}: a category name is lower case letters, digits and _ (like 'public_health')"
+            )
         if not isinstance(raw, dict):
             raise TriageConfigError(f"{key}: must be a table with zh/bo cue lists")
         if not raw.get("zh") and not raw.get("bo"):
@@ -94,7 +101,9 @@ def build_lexicon(config: dict[str, Any] | None) -> Lexicon:
                 raise TriageConfigError(f"{key}: a new group needs zh or bo cues")
             group = update_group(Group(name=name), raw, key)
             if group.weight == 0 and group.urgent == 0 and group.priority == 0:
-                raise TriageConfigError(f"{key}: a new group needs a weight (with a category), urgent or priority")
+                raise TriageConfigError(
+                    f"{key}: a new group needs a weight (with a category), urgent or priority"
+                )
             groups.append(group)
         else:
             group = update_group(groups[index], raw, key, extend_terms=True)
@@ -114,7 +123,9 @@ def build_lexicon(config: dict[str, Any] | None) -> Lexicon:
     for name, terms in raw_markers.items():
         kind, _, lang = name.rpartition("_")
         if kind not in MARKER_KINDS or lang not in LANGS:
-            raise TriageConfigError(f"triage.markers.{name}: unknown marker list (kinds: {', '.join(MARKER_KINDS)})")
+            raise TriageConfigError(
+                f"triage.markers.{name}: unknown marker list (kinds: {', '.join(MARKER_KINDS)})"
+            )
         markers[kind][lang] = markers[kind][lang] + check_terms(terms, f"triage.markers.{name}", lang)
 
     return replace(

@@ -146,15 +146,18 @@ def format_evaluation(ev: Evaluation, *, title: str = "", show_misses: bool = Fa
     lines.append(
         f"category accuracy {ev.category_accuracy:.3f} ({ev.category_correct}/{ev.n})   target >= {TARGETS['category_accuracy']}"
     )
-    lines.append(f"ms/report        mean {ev.ms_mean:.3f}  p95 {ev.ms_p95:.3f}   target < {TARGETS['ms_per_report']}")
+    lines.append(
+        f"ms/report        mean {ev.ms_mean:.3f}  p95 {ev.ms_p95:.3f}   target < {TARGETS['ms_per_report']}"
+    )
     lines.append(confusion_table(ev))
     if show_misses and ev.misses:
         lines.append(f"misses ({len(ev.misses)}):")
         for miss in ev.misses:
             r, res = miss.report, miss.result
-            fired = ", ".join(
-                f"{c.text}->{c.target}" + (f" [{c.note}]" if c.negated else "") for c in res.cues
-            ) or "no cue"
+            fired = (
+                ", ".join(f"{c.text}->{c.target}" + (f" [{c.note}]" if c.negated else "") for c in res.cues)
+                or "no cue"
+            )
             lines.append(
                 f"  [{'/'.join(miss.kinds)}] {r.text}\n"
                 f"      true: {'urgent' if r.urgent else 'general'}/{r.category}"

@@ -228,7 +228,9 @@ def update_group(group: Group, raw: Any, key: str, *, extend_terms: bool = False
             changes[name] = (getattr(group, name) + terms) if extend_terms else terms
         elif kind is str:
             if not isinstance(value, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", value):
-                raise TriageConfigError(f"{key}.{name}: must be a lower-case name like 'public_health', got {value!r}")
+                raise TriageConfigError(
+                    f"{key}.{name}: must be a lower-case name like 'public_health', got {value!r}"
+                )
             changes[name] = value
         else:
             changes[name] = check_number(value, f"{key}.{name}", kind)

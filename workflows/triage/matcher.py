@@ -69,7 +69,7 @@ class TermIndex:
             for term, kind, group in self.zh.get(ch, ()):
                 if flat.startswith(term, i):
                     found.append(Match(i, i + len(term), term, kind, group))
-        for pattern, source, kind, group in self.zh_regex:
+        for pattern, _source, kind, group in self.zh_regex:
             for m in pattern.finditer(flat):
                 if m.end() > m.start():
                     found.append(Match(m.start(), m.end(), m.group(0), kind, group))
@@ -102,12 +102,7 @@ def match_syllables(units: list[str], j: int, syls: tuple[str, ...], n: int) -> 
     negated = False
     for idx, syl in enumerate(syls):
         last = idx == len(syls) - 1
-        if (
-            idx > 0
-            and k + 1 < n
-            and units[k] in BO_NEGATORS
-            and syllable_matches(units[k + 1], syl, last)
-        ):
+        if idx > 0 and k + 1 < n and units[k] in BO_NEGATORS and syllable_matches(units[k + 1], syl, last):
             negated = True
             k += 1
         if k >= n or not syllable_matches(units[k], syl, last):
@@ -147,16 +142,24 @@ def resolve_overlaps(matches: list[Match]) -> list[Match]:
             if o is m:
                 continue
             inside = o.start <= m.start and m.end <= o.end
-            if inside and o.kind == "trap" and m.kind != "trap" and not (m.kind == "cue" and m.length == o.length):
+            # a trap hides everything inside it, except a cue spelled exactly like it
+            in_trap = (
+                inside
+                and o.kind == "trap"
+                and m.kind != "trap"
+                and not (m.kind == "cue" and m.length == o.length)
+            )
+            longer = inside and o.length > m.length and o.rank >= m.rank
+            # a marker/negator that cuts into a cue ("醒了" in "叫不醒了") is not a marker
+            cut = (
+                m.rank < RANKS["cue"]
+                and o.kind == "cue"
+                and o.start < m.end
+                and m.start < o.end
+                and not (m.start <= o.start and o.end <= m.end)
+            )
+            if in_trap or longer or cut:
                 hidden = True
-            elif inside and o.length > m.length and o.rank >= m.rank:
-                hidden = True
-            elif m.rank < RANKS["cue"] and o.kind == "cue" and o.start < m.end and m.start < o.end and not (
-                m.start <= o.start and o.end <= m.end
-            ):
-                # a marker/negator that cuts into a cue ("醒了" in "叫不醒了") is not a marker
-                hidden = True
-            if hidden:
                 break
         if not hidden:
             keep.append(m)

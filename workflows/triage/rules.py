@@ -115,7 +115,9 @@ class RulesClassifier:
 
         candidates = category_scores
         if urgency == "urgent":
-            urgent_categories = {groups[g].category for g in live if groups[g].urgent > 0 and groups[g].category}
+            urgent_categories = {
+                groups[g].category for g in live if groups[g].urgent > 0 and groups[g].category
+            }
             if urgent_categories:
                 candidates = {c: v for c, v in category_scores.items() if c in urgent_categories}
         order = {c: i for i, c in enumerate(self.categories)}
@@ -159,7 +161,11 @@ class RulesClassifier:
                     note = notes.get(id(m), "")
                     if note.startswith(CONTEXT_NOTES):
                         continue  # a cue for another situation ("吐" without "好几个人"): not a reason
-                    for target, weight in (("urgent", g.urgent), ("priority", g.priority), (g.category, g.weight)):
+                    for target, weight in (
+                        ("urgent", g.urgent),
+                        ("priority", g.priority),
+                        (g.category, g.weight),
+                    ):
                         if not target or weight <= 0 or (m.text, target, negated) in seen:
                             continue
                         seen.add((m.text, target, negated))
@@ -225,9 +231,8 @@ class RulesClassifier:
     def _past(self, ctx: Context, m: Match) -> str | None:
         s = self.settings
         for p in ctx.of("past"):
-            if p.end <= m.start and m.start - p.end <= s.past_scope and not ctx.crosses(p.end, m.start):
-                if not ctx.any_between(p.end, m.start, ("reset",)):
-                    return p.text
+            if self._forward(ctx, p, m, s.past_scope):
+                return p.text
         if m.end < len(ctx.flat) and ctx.flat[m.end] == PAST_ASPECT:
             after = ctx.flat[m.end + 1 : m.end + 2]
             if after not in NOT_PAST_AFTER:
@@ -237,9 +242,8 @@ class RulesClassifier:
     def _hypothetical(self, ctx: Context, m: Match) -> str | None:
         s = self.settings
         for h in ctx.of("hypothetical"):
-            if h.end <= m.start and m.start - h.end <= s.hypothetical_scope and not ctx.crosses(h.end, m.start):
-                if not ctx.any_between(h.end, m.start, ("reset",)):
-                    return h.text
+            if self._forward(ctx, h, m, s.hypothetical_scope):
+                return h.text
         for d in ctx.of("drill"):
             if d.end <= m.start:
                 near = m.start - d.end <= s.hypothetical_scope and not ctx.crosses(d.end, m.start)
@@ -252,16 +256,31 @@ class RulesClassifier:
     def _resolved(self, ctx: Context, m: Match) -> str | None:
         s = self.settings
         for r in ctx.of("resolved"):
-            if r.start >= m.end and not ctx.any_between(m.end, r.start, ("contrast",)) and not self._negator(ctx, r):
+            if (
+                r.start >= m.end
+                and not ctx.any_between(m.end, r.start, ("contrast",))
+                and not self._negator(ctx, r)
+            ):
                 return r.text
         for a in ctx.of("all_clear"):
-            if a.start >= m.end:
-                if not ctx.any_between(m.end, a.start, ("contrast",)):
-                    return ALL_CLEAR + a.text
-            elif a.end <= m.start and m.start - a.end <= s.all_clear_scope:
-                if not ctx.any_between(a.end, m.start, ("contrast", "reset")) and not ctx.crosses(a.end, m.start):
-                    return ALL_CLEAR + a.text
+            after = a.start >= m.end and not ctx.any_between(m.end, a.start, ("contrast",))
+            before = self._forward(ctx, a, m, s.all_clear_scope, stops=("contrast", "reset"))
+            if after or before:
+                return ALL_CLEAR + a.text
         return None
+
+    @staticmethod
+    def _forward(
+        ctx: Context, marker: Match, m: Match, scope: int, stops: tuple[str, ...] = ("reset",)
+    ) -> bool:
+        """The cue lies within ``scope`` units after the marker, in the same sentence, with no new event
+        ("现在/又/今天…") in between."""
+        return (
+            marker.end <= m.start
+            and m.start - marker.end <= scope
+            and not ctx.crosses(marker.end, m.start)
+            and not ctx.any_between(marker.end, m.start, stops)
+        )
 
     # needs_any / blocked_by ------------------------------------------------
     def _words(self, words: tuple[str, ...]) -> tuple[list[str], list[tuple[str, ...]]]:
@@ -290,7 +309,9 @@ class RulesClassifier:
                     if hit is not None and ctx.units[j] not in BO_NEGATORS:
                         spans.append((j, hit[0]))
         traps = [(t.start, t.end) for t in ctx.of("trap")]
-        return [(a, b) for a, b in spans if not any(s <= a and b <= e and (e - s) > (b - a) for s, e in traps)]
+        return [
+            (a, b) for a, b in spans if not any(s <= a and b <= e and (e - s) > (b - a) for s, e in traps)
+        ]
 
     def _near(self, ctx: Context, m: Match, words: tuple[str, ...], window: int) -> bool:
         for a, b in self._occurrences(ctx, words):

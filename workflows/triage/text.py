@@ -10,7 +10,8 @@ Why no botok / jieba: botok downloads its dialect packs from GitHub at run time,
 cannot do, and Tibetan syllables are delimited in the script itself (tsheg ་), so cues are written as
 syllable sequences and matched on syllable boundaries. For Chinese, jieba's segmentation would only
 move the trap problem ("火锅" vs "着火") into its dictionary; longest-match over a lexicon that lists
-the traps is more transparent and ~20x faster (no 1 s dictionary load).
+the traps is more transparent and cheaper (measured here: jieba's dictionary load 2.0 s, its cut alone
+0.18 ms per report, more than this whole classifier's 0.1 ms).
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ import unicodedata
 
 TSHEG = "\u0f0b"
 _TSHEGS = {"\u0f0b", "\u0f0c"}
-_SHADS = {chr(c) for c in range(0x0F0D, 0x0F15)} | {"\u0f08", "\u0f34", "\u0f3a", "\u0f3b", "\u0f3c", "\u0f3d"}
+_SHADS = {chr(c) for c in range(0x0F0D, 0x0F15)} | {
+    "\u0f08",
+    "\u0f34",
+    "\u0f3a",
+    "\u0f3b",
+    "\u0f3c",
+    "\u0f3d",
+}
 _SENTENCE_END = set("。！？!?；;…\n\r") | _SHADS
 _COMMA = set("，,、：:（）()《》“”\"'‘’~～-—·/\\|")
 HARD = "|"
@@ -52,7 +60,12 @@ def to_units(text: str) -> list[str]:
             syllable.clear()
 
     for ch in normalize(text):
-        if is_tibetan(ch) and ch not in _TSHEGS and ch not in _SHADS and ch not in "\u0f08\u0f34\u0f3a\u0f3b\u0f3c\u0f3d":
+        if (
+            is_tibetan(ch)
+            and ch not in _TSHEGS
+            and ch not in _SHADS
+            and ch not in "\u0f08\u0f34\u0f3a\u0f3b\u0f3c\u0f3d"
+        ):
             syllable.append(ch)
             continue
         flush()
@@ -87,7 +100,9 @@ def split_syllables(term: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
-_VOWEL_OR_SUBJOINED = {chr(c) for c in range(0x0F71, 0x0F7E)} | {"\u0f80"} | {chr(c) for c in range(0x0F90, 0x0FBD)}
+_VOWEL_OR_SUBJOINED = (
+    {chr(c) for c in range(0x0F71, 0x0F7E)} | {"\u0f80"} | {chr(c) for c in range(0x0F90, 0x0FBD)}
+)
 FUSED_PARTICLES = ("ས", "ར", "འི", "འང", "འམ", "འོ")
 
 
