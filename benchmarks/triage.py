@@ -1,6 +1,6 @@
 """Triage quality and speed on labelled JSONL files.
 
-    .venv/bin/python benchmarks/triage.py tests/data/reports-dev.jsonl [more.jsonl ...] [--show-misses]
+    .venv/bin/python benchmarks/triage.py tests/data/reports-dev.jsonl [more.jsonl ...] [--show-misses] [--no-learned]
 
 Prints, per file and for all files together: urgent recall and precision, category accuracy, a confusion
 table (rows true, columns predicted), optionally every miss with the cues that fired, and milliseconds per
@@ -29,10 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=5, help="classify each report N times, keep the fastest"
     )
+    parser.add_argument(
+        "--no-learned", action="store_true", help="rules only (no n-gram second opinion), to see its share"
+    )
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
-    classifier = default_classifier()
+    classifier = default_classifier({"learned": False} if args.no_learned else None)
     print(f"classifier {classifier.name}: built in {(time.perf_counter() - t0) * 1000:.1f} ms")
     everything = []
     for path in args.files:

@@ -9,6 +9,7 @@ knows which line to fix.
 [triage]
 urgent_threshold = 2.5                  # any key of the lexicon's [settings]
 lexicon = "/etc/lianhu/lexicon.toml"     # optional: replace the shipped lexicon file
+learned = true                          # n-gram second opinion (raises only); false, or a model path
 
 [triage.categories.wildlife]            # new (or existing) category with its own cues
 zh = ["雪豹", "棕熊进村"]
@@ -48,7 +49,7 @@ from workflows.triage.lexicon import (
     update_group,
 )
 
-TOP_KEYS = {"lexicon", "categories", "groups", "traps", "markers", *SETTING_TYPES}
+TOP_KEYS = {"lexicon", "categories", "groups", "traps", "markers", "learned", *SETTING_TYPES}
 
 
 def build_lexicon(config: dict[str, Any] | None) -> Lexicon:

@@ -42,6 +42,11 @@ LANGS = ("zh", "bo")
 class Settings:
     urgent_threshold: float = 2.0
     priority_threshold: float = 1.5
+    # Borderline harm: an urgent score at or above this (but below urgent_threshold) gives "priority"
+    # (4 h acknowledgement) on its own, so an uncertain emergency cannot wait in "general" for a week.
+    harm_priority_threshold: float = 1.0
+    # The learned second opinion (learned.py) raises a report to "urgent" above this log-odds.
+    learned_threshold: float = 5.0
     min_category_score: float = 0.75
     negation_gap: int = 3
     long_negation_gap: int = 8
@@ -54,6 +59,8 @@ class Settings:
 SETTING_TYPES: dict[str, type] = {
     "urgent_threshold": float,
     "priority_threshold": float,
+    "harm_priority_threshold": float,
+    "learned_threshold": float,
     "min_category_score": float,
     "negation_gap": int,
     "long_negation_gap": int,

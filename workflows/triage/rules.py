@@ -24,6 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from workflows.triage.base import Cue, TriageResult
+from workflows.triage.learned import NgramNaiveBayes
 from workflows.triage.lexicon import Group, Lexicon
 from workflows.triage.matcher import BO_NEGATORS, Match, Matcher, match_syllables
 from workflows.triage.text import HARD, SOFT, is_tibetan, split_syllables, to_units, zh_string
@@ -31,6 +32,7 @@ from workflows.triage.text import HARD, SOFT, is_tibetan, split_syllables, to_un
 ALL_CLEAR = "all clear: "
 CONTEXT_NOTES = "context:"
 URGENCY_SCALE = 0.6  # logistic scale of the urgency confidence, in score points
+LEARNED_CUE = "n-gram model"
 PAST_ASPECT = "过"  # 着过火 / 滑坡过: experienced, not happening
 NOT_PAST_AFTER = set("来去不得")
 
@@ -59,8 +61,9 @@ class RulesClassifier:
 
     name = "rules"
 
-    def __init__(self, lexicon: Lexicon) -> None:
+    def __init__(self, lexicon: Lexicon, second_opinion: NgramNaiveBayes | None = None) -> None:
         self.lexicon = lexicon
+        self.second_opinion = second_opinion
         self.settings = lexicon.settings
         self.categories = lexicon.categories
         self.matcher = Matcher(lexicon)
@@ -108,7 +111,9 @@ class RulesClassifier:
 
         if urgent_score >= s.urgent_threshold:
             urgency = "urgent"
-        elif urgent_score + priority_score >= s.priority_threshold:
+        elif (
+            urgent_score + priority_score >= s.priority_threshold or urgent_score >= s.harm_priority_threshold
+        ):
             urgency = "priority"
         else:
             urgency = "general"
@@ -136,6 +141,22 @@ class RulesClassifier:
         confidence = round(min(urgency_confidence, category_confidence), 3)
 
         cues = self._cues(ctx, live, dead, notes)
+        # An urgent cue cancelled by negation / past / hypothetical / resolution: the n-gram model cannot
+        # read that context ("ས་ཡོམ་བྱུང་མེད" = no earthquake), so it must not overrule it.
+        cancelled = any(
+            groups[g].urgent > 0 and not notes[id(m)].startswith(CONTEXT_NOTES)
+            for g, ms in dead.items()
+            for m in ms
+        )
+        if urgency != "urgent" and self.second_opinion is not None and not cancelled:
+            # raise only, never lower; the category stays the rules' (see learned.py for why)
+            log_odds = self.second_opinion.logit(ctx_text(ctx))
+            if log_odds > s.learned_threshold:
+                urgency = "urgent"
+                urgency_confidence = 1.0 / (1.0 + math.exp(-(log_odds - s.learned_threshold)))
+                confidence = round(min(urgency_confidence, category_confidence), 3)
+                note = f"learned second opinion: log-odds {log_odds:.1f} > {s.learned_threshold:g}"
+                cues = (*cues, Cue(LEARNED_CUE, "urgent", round(log_odds, 2), False, note))
         return TriageResult(
             urgency,
             best,
@@ -256,11 +277,10 @@ class RulesClassifier:
     def _resolved(self, ctx: Context, m: Match) -> str | None:
         s = self.settings
         for r in ctx.of("resolved"):
-            if (
-                r.start >= m.end
-                and not ctx.any_between(m.end, r.start, ("contrast",))
-                and not self._negator(ctx, r)
-            ):
+            # a resolution phrase may contain its cue ("车祸走了" ⊃ "车祸"): it is about that cue
+            covers = r.start <= m.start and m.end <= r.end
+            after = r.start >= m.end and not ctx.any_between(m.end, r.start, ("contrast",))
+            if (covers or after) and not self._negator(ctx, r):
                 return r.text
         for a in ctx.of("all_clear"):
             after = a.start >= m.end and not ctx.any_between(m.end, a.start, ("contrast",))
@@ -323,6 +343,12 @@ class RulesClassifier:
 
     def _blocked(self, ctx: Context, m: Match, words: tuple[str, ...]) -> bool:
         return any(b <= m.start and m.start - b <= 1 for a, b in self._occurrences(ctx, words))
+
+
+def ctx_text(ctx: Context) -> str:
+    """The report as the n-gram model saw it in training: units joined (spaces and symbols dropped, which
+    the model's own normalisation drops too)."""
+    return "".join(u for u in ctx.units if u not in (HARD, SOFT))
 
 
 def breadth(matches: list[Match]) -> float:
