@@ -67,19 +67,24 @@ def test_past_negated_hypothetical_and_mild_harm_is_not_urgent(rules, text, lang
 @pytest.mark.parametrize(
     ("text", "lang"),
     [
-        ("娃娃被门夹了手 肿得厉害", "zh"),  # harm, no immediacy: must not wait a week
+        ("娃娃被门夹了手", "zh"),  # harm, no immediacy: must not wait a week
+        ("老阿妈在院子里摔了一下 手腕肿了", "zh"),
         ("身份证过期了 人在夏季牧场下不来", "zh"),  # far away, not in danger: no rescue, but not a week
     ],
 )
 def test_borderline_harm_is_priority(rules, text, lang):
     result = rules.classify(text, lang)
     assert result.urgency == "priority", (result.urgent_score, result.cues)
-    assert rules.settings.harm_priority_threshold <= (result.urgent_score or 0) < rules.settings.urgent_threshold
+    assert (
+        rules.settings.harm_priority_threshold <= (result.urgent_score or 0) < rules.settings.urgent_threshold
+    )
 
 
 def test_harm_priority_threshold_is_a_setting():
+    text = "手腕肿得老高"  # one harm word: urgent score 1.25, no priority words
+    assert default_classifier({"learned": False}).classify(text, "zh").urgency == "priority"
     strict = default_classifier({"learned": False, "harm_priority_threshold": 9.0})
-    assert strict.classify("娃娃被门夹了手 肿得厉害", "zh").urgency == "general"
+    assert strict.classify(text, "zh").urgency == "general"
 
 
 # ------------------------------------------------------------------ learned second opinion

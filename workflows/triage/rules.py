@@ -13,6 +13,12 @@ Decisions (kept conservative because a missed emergency is the worst error):
   category at ``negated_category_factor`` (what the report is *about* does not change).
 - When the report is urgent, its category is chosen among the categories of the cues that made it urgent
   (an emergency at a school is a fire, not an education case).
+- Generalisation (lexicon section "generic harm semantics"): harm concepts (a victim "被…咬/压", a crash,
+  something swallowed, someone stuck, an attack, zoonosis signs, a mob) are each below the urgent
+  threshold; harm + immediacy, or two harm concepts, reach it. An urgent score >= harm_priority_threshold
+  alone gives "priority" (4 h), so an uncertain emergency cannot sit in "general".
+- Optional learned second opinion (learned.py): may raise to "urgent", never lower, never on a report
+  whose urgent cues the context cancelled (the model cannot read negation or tense).
 - Confidence comes from margins: distance of the urgency score from the threshold, and the lead of the
   best category over the runner-up.
 """
