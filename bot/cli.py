@@ -127,7 +127,7 @@ def cmd_export_org(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_invite(ctx: Context, args: argparse.Namespace) -> int:
     person_id = ctx.person_id(args.person)
-    invite = ctx.services.people_service.create_invite(person_id, None)
+    invite = ctx.services.people_service.create_invite(person_id, created_by=None)  # the operator
     code = invite if isinstance(invite, str) else invite.code
     ctx.print(f"invite code for {args.person}: {code}")
     link = ctx.config.bot.deep_link(code)

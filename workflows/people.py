@@ -13,17 +13,22 @@ from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from storage.db import Database
 from storage.models import InviteCode, Person, Role
-from workflows.errors import DomainError, NotFound, ValidationError
+from workflows.errors import DomainError, NotFound, NotPermitted, ValidationError
 from workflows.outbox import release_for_recipient
 from workflows.ports import Clock
+from workflows.routing import in_subtree
 from workflows.views import PersonView, person_view
 
 INVITE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
 INVITE_LENGTH = 8
 LANGUAGES = ("zh", "bo", "en")
+#: Who may make invite codes: admins for anyone; the chain officials for people inside their own area.
+#: Workers, department contacts and the governance centre may not (they do not manage people).
+INVITER_ROLES = frozenset({Role.admin, Role.county_commander, Role.township_commander, Role.grid_leader})
 SPEECH_LANGUAGES = ("zh", "bo")
 
 
@@ -74,7 +79,13 @@ class PeopleService:
         self, person: str | int, created_by: int | None = None, ttl: timedelta | None = timedelta(days=7)
     ) -> str:
         """A fresh single-use code for the person (by id or by code). Earlier unused codes stay valid until
-        they expire (a code sent by SMS may arrive late)."""
+        they expire (a code sent by SMS may arrive late).
+
+        ``created_by`` is the inviting person, checked here so the bot and the CLI share one rule (see
+        :meth:`may_invite`); ``None`` means the operator at the server's command line, who may invite anyone.
+        Raises :class:`NotFound` (``person_not_found``) for an unknown person and :class:`NotPermitted`
+        (``invite_not_permitted``) when the inviter may not invite them.
+        """
         now = self.clock.now()
         with self.db.session() as s:
             target = s.get(Person, person) if isinstance(person, int) else s.scalars(
@@ -82,6 +93,14 @@ class PeopleService:
             ).first()
             if target is None:
                 raise NotFound(f"no person {person!r}", code="person_not_found", params={"person": person})
+            if created_by is not None:
+                inviter = s.get(Person, created_by)
+                if inviter is None or not self._may_invite(s, inviter, target):
+                    raise NotPermitted(
+                        f"person {created_by} may not invite {target.code}",
+                        code="invite_not_permitted",
+                        params={"person": target.code},
+                    )
             for _ in range(10):
                 code = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(INVITE_LENGTH))
                 if s.get(InviteCode, code) is None:
@@ -89,6 +108,20 @@ class PeopleService:
             s.add(InviteCode(code=code, person_id=target.id, created_by_id=created_by, created_at=now,
                              expires_at=now + ttl if ttl else None))
         return code
+
+    def may_invite(self, inviter_id: int) -> bool:
+        """Whether this person may make invite codes at all (the bot shows its usage line only to them)."""
+        with self.db.session() as s:
+            inviter = s.get(Person, inviter_id)
+            return inviter is not None and inviter.active and inviter.role in INVITER_ROLES
+
+    @staticmethod
+    def _may_invite(s: Session, inviter: Person, target: Person) -> bool:
+        """Admins invite anyone; chain officials only people in their own unit's subtree, so a grid leader
+        cannot bind an account to a herder of another township (binding decides who reports as whom)."""
+        if not inviter.active or inviter.role not in INVITER_ROLES:
+            return False
+        return inviter.role == Role.admin or in_subtree(s, target.unit_id, inviter.unit_id)
 
     def redeem_invite(self, code: str, telegram_user_id: int, chat_id: int) -> PersonView:
         """Bind the Telegram account to the invited person. Re-sending a used code from the same account

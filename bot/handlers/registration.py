@@ -6,7 +6,6 @@ ID. An official or admin creates a code for a known person; sending it once bind
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from telegram import Update
 from telegram.ext import ContextTypes
 
@@ -21,11 +20,7 @@ from bot.handlers.common import (
     require_person,
 )
 from bot.i18n import label, t
-from storage.models import Person
-from workflows.errors import DomainError
-from workflows.routing import in_subtree
-
-INVITERS = frozenset({"admin", "grid_leader", "township_commander", "county_commander"})
+from workflows.errors import DomainError, NotFound, NotPermitted
 
 
 def hint_for(lang: str, role: str) -> str:
@@ -60,39 +55,28 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     bc.kick()  # notifications that waited for this person's chat can go out now
 
 
-def _may_invite(db, inviter_unit_id: int, inviter_role: str, target_code: str) -> tuple[bool, bool]:
-    """(target exists, inviter may invite them): admins anyone; chain officials people in their subtree."""
-    with db.session() as s:
-        target = s.scalars(select(Person).where(Person.code == target_code)).first()
-        if target is None:
-            return False, False
-        if inviter_role == "admin":
-            return True, True
-        return True, in_subtree(s, target.unit_id, inviter_unit_id)
-
-
 async def invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/invite PERSON_CODE``. Who may invite whom is decided by ``PeopleService.create_invite`` (shared with
+    the CLI); this handler only turns its answer into words."""
     person = await require_person(update, context)
     if person is None:
         return
     lang = lang_for(person)
-    if person.role not in INVITERS:
-        await reply(update, t(lang, "err.not_allowed"))
-        return
+    bc = ctx_of(context)
     if not context.args:
-        await reply(update, t(lang, "invite.usage"))
+        allowed = await call(bc.people.may_invite, person.id)
+        await reply(update, t(lang, "invite.usage" if allowed else "err.not_allowed"))
         return
     target_code = context.args[0].strip()
-    bc = ctx_of(context)
-    exists, allowed = await call(_may_invite, bc.db, person.unit_id, person.role, target_code)
-    if not exists:
+    try:
+        target = await call(bc.people.by_code, target_code)
+        code = await call(bc.people.create_invite, target.id, created_by=person.id)
+    except NotFound:
         await reply(update, t(lang, "invite.unknown", code=target_code))
         return
-    if not allowed:
+    except NotPermitted:
         await reply(update, t(lang, "err.not_allowed"))
         return
-    target = await call(bc.people.by_code, target_code)
-    code = await call(bc.people.create_invite, target.id, person.id)
     link = bc.deep_link(code) or f"/start {code}"
     await reply(update, t(lang, "invite.ok", name=target.name, code=code, link=link))
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
 
-from workflows.errors import NotFound, ValidationError
+from storage.models import InviteCode, Person
+from workflows.errors import NotFound, NotPermitted, ValidationError
 from workflows.people import INVITE_ALPHABET, InviteError
 
 
@@ -55,3 +57,51 @@ def test_languages_and_lookups(world):
     assert world.people.by_code("P001").role == "admin"
     assert [a.code for a in world.people.admins()] == ["P001"]
     assert world.people.get(world.id("P210")).unit_name == "曲隆村"
+
+
+def _invite_count(world) -> int:
+    with world.db.session() as s:
+        return s.scalar(select(func.count()).select_from(InviteCode)) or 0
+
+
+@pytest.mark.parametrize(
+    ("inviter", "target", "allowed"),
+    [
+        ("P001", "P2111", True),  # admin: anyone in the county
+        ("P002", "P2111", True),  # county commander: the whole county
+        ("P100", "P1211", True),  # township commander: a worker of another village in the township
+        ("P100", "P2111", False),  # ... but not in another township
+        ("P110", "P1121", True),  # grid leader: a worker of the other grid in the village
+        ("P110", "P1211", False),  # ... not in the neighbouring village
+        ("P110", "P100", False),  # ... and not the township commander above
+        ("P1111", "P1112", False),  # liaison workers do not invite
+        ("P010", "P1111", False),  # nor department contacts
+        ("P003", "P1111", False),  # nor the governance centre
+    ],
+)
+def test_who_may_invite_whom(world, inviter: str, target: str, allowed: bool) -> None:
+    before = _invite_count(world)
+    if allowed:
+        code = world.people.create_invite(target, created_by=world.id(inviter))
+        assert world.people.redeem_invite(code, 9001, 9001).code == target
+        assert _invite_count(world) == before + 1
+    else:
+        with pytest.raises(NotPermitted) as err:
+            world.people.create_invite(target, created_by=world.id(inviter))
+        assert err.value.code == "invite_not_permitted" and err.value.params == {"person": target}
+        assert _invite_count(world) == before  # a refused invite leaves no code behind
+    assert world.people.may_invite(world.id(inviter)) is (inviter in ("P001", "P002", "P100", "P110"))
+
+
+def test_operator_invites_anyone_and_unknown_person_comes_before_permission(world) -> None:
+    assert world.people.create_invite("P2111", created_by=None)  # the CLI at the server
+    with pytest.raises(NotFound):
+        world.people.create_invite("NOBODY", created_by=world.id("P1111"))
+
+
+def test_deactivated_official_may_no_longer_invite(world) -> None:
+    with world.db.session() as s:
+        s.get(Person, world.id("P110")).active = False
+    assert not world.people.may_invite(world.id("P110"))
+    with pytest.raises(NotPermitted):
+        world.people.create_invite("P1111", created_by=world.id("P110"))
