@@ -17,26 +17,31 @@ import logging
 import sys
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from telegram import BotCommand, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
+    BasePersistence,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    PersistenceInput,
+    PicklePersistence,
     TypeHandler,
     filters,
 )
 
 from bot.dedupe import UpdateDeduplicator
 from bot.delivery import TelegramDelivery
-from bot.handlers import buttons, language, officials, registration, reporting, worker
+from bot.handlers import buttons, export, language, officials, registration, reporting, worker
 from bot.handlers.common import BotContext, Limits, lang_for, person_of
-from bot.i18n import t
+from bot.i18n import DEFAULT_LANGUAGE, UI_LANGUAGES, t
 from bot.voice import TranscriptionPool, VoicePipeline
 from transcription.base import Transcriber
 from workflows.durations import parse_duration
@@ -50,10 +55,17 @@ NO_TOKEN_MESSAGE = (
     "No Telegram bot token configured. Set the environment variable LIANHU_BOT_TOKEN=<token from @BotFather>, "
     "or put token = \"<token>\" under [bot] in config.toml."
 )
-COMMANDS = {
-    "zh": [("my", "我上报的事情"), ("cases", "待办案件"), ("overdue", "超期案件"), ("lang", "语言"), ("help", "帮助")],
-}
+NO_WEBHOOK_SECRET_MESSAGE = (
+    "Webhook mode needs a secret: set the environment variable {env}=<random letters, digits, _ or ->. "
+    "Without it anyone who finds the URL could post forged updates in an official's name."
+)
+#: The command menu, in this order; each description is ``cmd.<command>`` in the catalogues.
+MENU_COMMANDS = ("my", "cases", "overdue", "ledger", "lang", "help")
 STANDARD_DOWNLOAD_LIMIT = 20 * 1024 * 1024
+STATE_FILE = "bot-state.pickle"
+#: How often changed chat/user data (pending prompts) is written to the state file, in seconds. Short, so a
+#: crash (not a clean stop, which always writes) loses at most this much; the file is tiny.
+PERSISTENCE_INTERVAL = 5.0
 
 
 class Background:
@@ -136,6 +148,7 @@ def add_handlers(app: Application, dedupe: UpdateDeduplicator) -> None:
     app.add_handler(CommandHandler("cases", officials.cases_command))
     app.add_handler(CommandHandler("case", officials.case_command))
     app.add_handler(CommandHandler("overdue", officials.overdue_command))
+    app.add_handler(CommandHandler("ledger", export.ledger_command))
     app.add_handler(CallbackQueryHandler(buttons.on_button))
     private = filters.ChatType.PRIVATE
     app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, reporting.on_text))
@@ -150,9 +163,55 @@ def add_handlers(app: Application, dedupe: UpdateDeduplicator) -> None:
     app.add_error_handler(_error_handler)
 
 
+def state_file(config: Any) -> Path:
+    """Where the bot keeps chat and user data between restarts: ``<data_dir>/bot-state.pickle``."""
+    return Path(config.database.data_dir) / STATE_FILE
+
+
+def make_persistence(path: Path) -> PicklePersistence:
+    """PTB persistence for chat_data and user_data only.
+
+    Why: an official who pressed 办结 and is typing the note must not lose the question because the service
+    was restarted (a deploy, systemd after a crash); the pending prompt lives in ``chat_data``. bot_data is
+    *not* persisted — it holds the live services — and neither is callback data (our buttons carry plain
+    ``verb:case_id`` strings, re-checked by the domain anyway).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return PicklePersistence(
+        filepath=path,
+        store_data=PersistenceInput(bot_data=False, chat_data=True, user_data=True, callback_data=False),
+        update_interval=PERSISTENCE_INTERVAL,
+    )
+
+
+def command_menu(lang: str) -> list[BotCommand]:
+    return [BotCommand(command, t(lang, f"cmd.{command}")) for command in MENU_COMMANDS]
+
+
+def webhook_options(config: Any) -> dict[str, Any]:
+    """Arguments for ``run_webhook`` from ``[bot]``.
+
+    The bot listens on the *path of* ``webhook_url``: the reverse proxy forwards
+    ``https://example.org/lianhu`` to ``http://<webhook_listen>:<webhook_port>/lianhu`` unchanged, so both
+    must agree (the token is never part of the URL; the secret header authenticates Telegram)."""
+    bot = config.bot
+    return {
+        "listen": bot.webhook_listen,
+        "port": bot.webhook_port,
+        "url_path": urlsplit(bot.webhook_url or "").path.strip("/"),
+        "webhook_url": bot.webhook_url,
+        "secret_token": bot.webhook_secret,
+        "allowed_updates": Update.ALL_TYPES,
+    }
+
+
 def build_application(config: Any, services: Any, *, clock: Clock | None = None,
-                      transcribers: Mapping[str, Transcriber] | None = None) -> Application:
-    """The real application, ready for ``run_polling``/``run_webhook`` (or a test's manual lifecycle)."""
+                      transcribers: Mapping[str, Transcriber] | None = None,
+                      persistence: BasePersistence | None = None) -> Application:
+    """The real application, ready for ``run_polling``/``run_webhook`` (or a test's manual lifecycle).
+
+    ``persistence`` is None in tests unless a test restarts the bot; :func:`run` passes
+    :func:`make_persistence` on the configured data directory."""
     if not config.bot.token:
         raise ValueError(NO_TOKEN_MESSAGE)
     clock = clock or services.clock
@@ -171,6 +230,8 @@ def build_application(config: Any, services: Any, *, clock: Clock | None = None,
         builder = builder.base_url(config.bot.base_url)
     if config.bot.base_file_url:
         builder = builder.base_file_url(config.bot.base_file_url)
+    if persistence is not None:
+        builder = builder.persistence(persistence)
     app = builder.build()
 
     transcription_cfg = dict(config.transcription or {})
@@ -203,11 +264,19 @@ def build_application(config: Any, services: Any, *, clock: Clock | None = None,
     return app
 
 
+async def set_command_menus(app: Application) -> None:
+    """The menu in Chinese for everyone (no language_code: the default) and in Tibetan and English for
+    clients set to those languages. Cosmetic: a failure is logged and never blocks start-up."""
+    for lang in UI_LANGUAGES:
+        code = None if lang == DEFAULT_LANGUAGE else lang
+        try:
+            await app.bot.set_my_commands(command_menu(lang), language_code=code)
+        except TelegramError as exc:
+            log.warning("could not set the %s command menu: %s", lang, exc)
+
+
 async def _post_init(app: Application) -> None:
-    try:
-        await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS["zh"]])
-    except TelegramError as exc:  # cosmetic; never block start-up on it
-        log.warning("could not set the command menu: %s", exc)
+    await set_command_menus(app)
     await app.bot_data["background"].start()
 
 
@@ -220,22 +289,19 @@ def run(config: Any) -> int:
     if not config.bot.token:
         print(NO_TOKEN_MESSAGE, file=sys.stderr)
         return 2
+    if config.bot.mode == "webhook" and not config.bot.webhook_secret:
+        print(NO_WEBHOOK_SECRET_MESSAGE.format(env=config.bot.webhook_secret_env), file=sys.stderr)
+        return 2
     from bot.wiring import build_services
     from transcription.factory import build_transcribers
 
     services = build_services(config)
     transcribers = build_transcribers(config.transcription)
-    app = build_application(config, services, clock=services.clock, transcribers=transcribers)
+    app = build_application(config, services, clock=services.clock, transcribers=transcribers,
+                            persistence=make_persistence(state_file(config)))
     try:
         if config.bot.mode == "webhook":
-            app.run_webhook(
-                listen=config.bot.webhook_listen,
-                port=config.bot.webhook_port,
-                url_path=config.bot.token.split(":")[0],
-                webhook_url=config.bot.webhook_url,
-                secret_token=config.bot.webhook_secret,
-                allowed_updates=Update.ALL_TYPES,
-            )
+            app.run_webhook(**webhook_options(config))
         else:
             app.run_polling(allowed_updates=Update.ALL_TYPES)
     finally:

@@ -9,6 +9,7 @@ in UTC is eight hours wrong to every reader), and CSV with a BOM so Excel/WPS sh
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -20,6 +21,7 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import Case, Unit
+from workflows.lifecycle import OPEN_STATES
 from workflows.routing import subtree_ids
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -82,6 +84,17 @@ def case_ids_in_unit(db: Database, unit_code: str) -> set[int]:
         return set(s.scalars(select(Case.id).where(Case.unit_id.in_(units))))
 
 
+def unit_code(db: Database, unit_id: int) -> str:
+    """The unit's code (``V0101``): ASCII, so it is safe in a file name on every phone and PC."""
+    with db.session() as s:
+        return s.scalar(select(Unit.code).where(Unit.id == unit_id)) or str(unit_id)
+
+
+def open_only(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Rows of cases still being worked on (resolved-but-unconfirmed counts as open, as in the domain)."""
+    return [r for r in rows if r.get("state") in OPEN_STATES]
+
+
 def present(rows: Iterable[Mapping[str, Any]], tz: tzinfo) -> list[dict[str, Any]]:
     """Fixed column order, local times."""
     return [
@@ -102,6 +115,13 @@ def write_csv(rows: Iterable[Mapping[str, Any]], out: IO[str]) -> None:
     writer.writerow(COLUMNS)
     for row in rows:
         writer.writerow([_csv_value(row[c]) for c in COLUMNS])
+
+
+def csv_bytes(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    """The CSV file as bytes (UTF-8 with a BOM, like ``lianhu ledger --out``), for sending as a document."""
+    buffer = io.StringIO(newline="")
+    write_csv(rows, buffer)
+    return buffer.getvalue().encode("utf-8-sig")
 
 
 def write_json(rows: Iterable[Mapping[str, Any]], out: IO[str]) -> None:

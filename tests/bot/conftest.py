@@ -20,11 +20,14 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import func, select
+from telegram.ext import Application, BasePersistence
 
 from bot.app import build_application
 from bot.config import BotConfig, Config, DatabaseConfig, OutboxConfig, SchedulerConfig
 from bot.wiring import build_services
 from storage.db import Database
+from storage.models import Notification, NotificationStatus
 from tests.fakebotapi.server import FakeTelegram
 from transcription.base import AudioDecodeError, Transcript
 from workflows.ports import FakeClock
@@ -64,23 +67,77 @@ def make_config(fake: FakeTelegram, db: Database, transcription: Mapping[str, An
     )
 
 
+async def start_app(app: Application) -> None:
+    """What ``run_polling`` does before it blocks: initialize → post_init → polling → start."""
+    await app.initialize()
+    if app.post_init is not None:
+        await app.post_init(app)
+    await app.updater.start_polling(poll_interval=0, timeout=1)  # type: ignore[union-attr]
+    await app.start()
+
+
+async def stop_app(app: Application) -> None:
+    """What ``run_polling`` does on the way out (shutdown also writes the persistence, if any)."""
+    await app.updater.stop()  # type: ignore[union-attr]
+    await app.stop()
+    await app.shutdown()
+    if app.post_shutdown is not None:
+        await app.post_shutdown(app)
+
+
 class Harness:
-    def __init__(self, fake: FakeTelegram, app: Any, services: Any, clock: FakeClock, org: Any,
-                 transcriber: Any) -> None:
+    def __init__(self, fake: FakeTelegram, app: Application, services: Any, clock: FakeClock, org: Any,
+                 transcriber: Any, config: Config) -> None:
         self.fake = fake
-        self.app = app
         self.services = services
         self.cases = services.case_service
         self.people = services.people_service
         self.clock = clock
         self.org = org
         self.transcriber = transcriber
-        self.dispatcher = app.bot_data["dispatcher"]
-        self.pipeline = app.bot_data["lianhu"].voice
+        self.config = config
+        self._bind(app)
         self._next_user = 5000
 
+    def _bind(self, app: Application) -> None:
+        self.app = app
+        self.dispatcher = app.bot_data["dispatcher"]
+        self.pipeline = app.bot_data["lianhu"].voice
+
+    def build(self, persistence: BasePersistence | None = None) -> Application:
+        """A new application on the same services, clock and fake server (like a new process would be)."""
+        transcribers = {"zh": self.transcriber, "bo": self.transcriber}
+        return build_application(self.config, self.services, clock=self.clock, transcribers=transcribers,
+                                 persistence=persistence)
+
+    async def restart(self, persistence: BasePersistence | None = None) -> None:
+        """Stop the running bot cleanly and start a freshly built one (a service restart)."""
+        await stop_app(self.app)
+        app = self.build(persistence)
+        await start_app(app)
+        self._bind(app)
+
+    def in_flight(self) -> int:
+        """Notifications claimed by a dispatcher (``sending``) whose outcome is not recorded yet."""
+        with self.services.db.session() as s:
+            return s.scalar(
+                select(func.count()).select_from(Notification).where(Notification.status == NotificationStatus.sending)
+            ) or 0
+
+    async def settle(self, timeout: float = 5.0) -> None:
+        """Wait until the bot's own outbox kick loop has recorded the outcome of every delivery it started.
+
+        Why: the fake server answers (e.g. a 500) *before* the bot writes "failed, retry at now + backoff".
+        A test that flushes or moves the fake clock in between races the bot: the row is still ``sending``
+        (nobody may claim it), and its retry time is then computed from the *advanced* clock, so it never
+        becomes due. Waiting on the database state, not on the HTTP traffic, removes the race."""
+        await self.fake.wait_for(lambda: self.in_flight() == 0, timeout=timeout,
+                                 message="a notification stayed in 'sending'")
+
     async def flush(self, rounds: int = 10) -> int:
-        """Deliver every due notification now (the test's explicit outbox tick)."""
+        """Deliver every due notification now (the test's explicit outbox tick), after letting deliveries the
+        bot already started finish (:meth:`settle`)."""
+        await self.settle()
         total = 0
         for _ in range(rounds):
             sent = await self.dispatcher.run_once()
@@ -121,14 +178,9 @@ async def bot_harness(fake_telegram: FakeTelegram, sample_org: Any, database: Da
     config = make_config(fake_telegram, database)
     services = build_services(config, clock=clock, db=database)
     app = build_application(config, services, clock=clock, transcribers={"zh": transcriber, "bo": transcriber})
-    await app.initialize()
-    await app.post_init(app)
-    await app.updater.start_polling(poll_interval=0, timeout=1)
-    await app.start()
+    await start_app(app)
+    harness = Harness(fake_telegram, app, services, clock, sample_org, transcriber, config)
     try:
-        yield Harness(fake_telegram, app, services, clock, sample_org, transcriber)
+        yield harness
     finally:
-        await app.updater.stop()
-        await app.stop()
-        await app.shutdown()
-        await app.post_shutdown(app)
+        await stop_app(harness.app)  # the one running now (a test may have restarted it)

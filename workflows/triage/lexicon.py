@@ -54,6 +54,9 @@ class Settings:
     hypothetical_scope: int = 10
     all_clear_scope: int = 14
     negated_category_factor: float = 0.5
+    # A category backed only by cancelled cues (a past / resolved / negated emergency) gives way to one
+    # with live cues scoring at least this: "去年雪灾死了羊 … 补偿款还没发" is about the money now.
+    background_live_min: float = 1.5
 
 
 SETTING_TYPES: dict[str, type] = {
@@ -68,6 +71,7 @@ SETTING_TYPES: dict[str, type] = {
     "hypothetical_scope": int,
     "all_clear_scope": int,
     "negated_category_factor": float,
+    "background_live_min": float,
 }
 
 
@@ -103,12 +107,31 @@ GROUP_FIELDS = {
 
 
 @dataclass(frozen=True)
+class Precedence:
+    """A known answer when two categories both fire: when any group in ``when`` has a live cue and the
+    best category by score is one of ``over``, the category is ``prefer``.
+
+    Why rules and not weights: the sums cannot express *cause*. "暴雪把牛棚压塌了 老人被压在下面" has
+    collapse + trapped + stuck (safety) outweighing the storm (disaster), yet the natural event decides
+    which desk acts. A rule names the relation once, readably, instead of re-balancing every weight."""
+
+    name: str
+    prefer: str
+    when: tuple[str, ...]
+    over: tuple[str, ...]
+
+
+PRECEDENCE_FIELDS = {"name", "prefer", "when", "over"}
+
+
+@dataclass(frozen=True)
 class Lexicon:
     settings: Settings
     groups: tuple[Group, ...]
     markers: dict[str, dict[str, tuple[str, ...]]]  # kind -> lang -> terms
     traps: dict[str, tuple[str, ...]]  # lang -> terms
     categories: tuple[str, ...] = field(default=DEFAULT_CATEGORIES)
+    precedence: tuple[Precedence, ...] = ()
 
     def group(self, name: str) -> Group | None:
         return next((g for g in self.groups if g.name == name), None)
@@ -136,7 +159,7 @@ def load_lexicon(path: str | Path | None = None) -> Lexicon:
 
 
 def parse_lexicon(data: dict[str, Any], where: str = "lexicon") -> Lexicon:
-    unknown = set(data) - {"settings", "markers", "traps", "group"}
+    unknown = set(data) - {"settings", "markers", "traps", "group", "precedence"}
     if unknown:
         raise TriageConfigError(f"{where}.{sorted(unknown)[0]}: unknown section")
     settings = apply_settings(Settings(), data.get("settings", {}), f"{where}.settings")
@@ -157,7 +180,34 @@ def parse_lexicon(data: dict[str, Any], where: str = "lexicon") -> Lexicon:
     for g in groups:
         if g.category and g.category not in categories:
             categories.append(g.category)
-    return Lexicon(settings, tuple(groups), markers, traps, tuple(categories))
+    precedence = parse_precedence(data.get("precedence", []), {g.name for g in groups}, f"{where}.precedence")
+    return Lexicon(settings, tuple(groups), markers, traps, tuple(categories), precedence)
+
+
+def parse_precedence(raw: Any, group_names: set[str], key: str) -> tuple[Precedence, ...]:
+    """``[[precedence]]`` tables, checked against the groups so a typo fails loudly instead of never firing."""
+    if not isinstance(raw, list):
+        raise TriageConfigError(f"{key}: must be a list of tables ([[precedence]])")
+    rules: list[Precedence] = []
+    for i, item in enumerate(raw):
+        at = f"{key}[{i}]"
+        if not isinstance(item, dict):
+            raise TriageConfigError(f"{at}: must be a table")
+        unknown = sorted(set(item) - PRECEDENCE_FIELDS)
+        if unknown:
+            raise TriageConfigError(
+                f"{at}.{unknown[0]}: unknown field (known: {', '.join(sorted(PRECEDENCE_FIELDS))})"
+            )
+        for name in ("name", "prefer"):
+            if not isinstance(item.get(name), str) or not item[name]:
+                raise TriageConfigError(f"{at}.{name}: must be a non-empty string")
+        when = check_terms(item.get("when"), f"{at}.when")
+        over = check_terms(item.get("over"), f"{at}.over")
+        missing = [g for g in when if g not in group_names]
+        if missing:
+            raise TriageConfigError(f"{at}.when: unknown group {missing[0]!r}")
+        rules.append(Precedence(item["name"], item["prefer"], when, over))
+    return tuple(rules)
 
 
 def apply_settings(settings: Settings, raw: Any, key: str) -> Settings:

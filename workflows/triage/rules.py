@@ -19,6 +19,9 @@ Decisions (kept conservative because a missed emergency is the worst error):
   alone gives "priority" (4 h), so an uncertain emergency cannot sit in "general".
 - Optional learned second opinion (learned.py): may raise to "urgent", never lower, never on a report
   whose urgent cues the context cancelled (the model cannot read negation or tense).
+- Category precedence (``_precedence``, lexicon ``[[precedence]]``): where two categories both fire and
+  the sums cannot see the cause ("暴雪把牛棚压塌了" is a disaster, not a collapse), a named rule decides
+  and shows in "why"; a category resting only on a past or negated emergency yields to a present request.
 - Confidence comes from margins: distance of the urgency score from the threshold, and the lead of the
   best category over the runner-up.
 """
@@ -39,6 +42,7 @@ ALL_CLEAR = "all clear: "
 CONTEXT_NOTES = "context:"
 URGENCY_SCALE = 0.6  # logistic scale of the urgency confidence, in score points
 LEARNED_CUE = "n-gram model"
+PRECEDENCE_CUE = "rule: "
 PAST_ASPECT = "过"  # 着过火 / 滑坡过: experienced, not happening
 NOT_PAST_AFTER = set("来去不得")
 
@@ -106,14 +110,29 @@ class RulesClassifier:
         urgent_score = sum(groups[g].urgent * breadth(live[g]) for g in live)
         priority_score = sum(groups[g].priority for g in live)
         category_scores: dict[str, float] = defaultdict(float)
+        live_scores: dict[str, float] = defaultdict(float)
+        evidence: dict[str, int] = defaultdict(int)
         for name, group in groups.items():
             if not group.category or group.weight <= 0:
                 continue
             if live.get(name):
-                category_scores[group.category] += group.weight * breadth(live[name])
+                # a topic word that context cancelled at full category strength (a past *object*, a
+                # negated non-emergency) is still evidence for the same concept as the live ones
+                full = live[name] + [
+                    m for m in dead.get(name, ()) if self._category_factor(group, notes[id(m)]) >= 1.0
+                ]
+                value = group.weight * breadth(full)
+                category_scores[group.category] += value
+                live_scores[group.category] += group.weight * breadth(
+                    [m for m in full if not notes.get(id(m), "").startswith("past")]
+                )
+                evidence[group.category] += sum({m.text: m.length for m in full}.values())
             elif dead.get(name):
                 factor = max(self._category_factor(group, notes[id(m)]) for m in dead[name])
                 category_scores[group.category] += group.weight * factor * breadth(dead[name])
+                present = [m for m in dead[name] if not notes[id(m)].startswith("past")]
+                if factor >= 1.0 and present:  # resolved / hypothetical / all-clear: still the topic
+                    live_scores[group.category] += group.weight * breadth(present)
 
         if urgent_score >= s.urgent_threshold:
             urgency = "urgent"
@@ -132,8 +151,18 @@ class RulesClassifier:
             if urgent_categories:
                 candidates = {c: v for c, v in category_scores.items() if c in urgent_categories}
         order = {c: i for i, c in enumerate(self.categories)}
-        ranked = sorted(candidates.items(), key=lambda kv: (-kv[1], order.get(kv[0], len(order))))
+        # ties (most weights are 2.0) go to the category with more matched units (Han characters /
+        # Tibetan syllables): a longer phrase is a more specific one ("养老保险" over "七十多"); the
+        # fixed category order only breaks exact ties
+        ranked = sorted(
+            candidates.items(),
+            key=lambda kv: (-round(kv[1], 6), -evidence.get(kv[0], 0), order.get(kv[0], len(order))),
+        )
         best, best_score = ranked[0] if ranked else ("other", 0.0)
+        best, rule = self._precedence(best, urgency, live, groups, candidates, live_scores)
+        if rule:
+            # the rule is evidence of its own: a knife alone has no category weight, yet it is a fight
+            best_score = max(category_scores.get(best, 0.0), s.min_category_score)
         runner_up = max((v for c, v in category_scores.items() if c != best), default=0.0)
         if best_score < s.min_category_score:
             best, category_confidence = "other", 0.0 if not category_scores else 0.3
@@ -147,6 +176,8 @@ class RulesClassifier:
         confidence = round(min(urgency_confidence, category_confidence), 3)
 
         cues = self._cues(ctx, live, dead, notes)
+        if rule:
+            cues = (*cues, Cue(f"{PRECEDENCE_CUE}{rule}", best, 0.0, False, f"category precedence: {rule}"))
         # An urgent cue cancelled by negation / past / hypothetical / resolution: the n-gram model cannot
         # read that context ("ས་ཡོམ་བྱུང་མེད" = no earthquake), so it must not overrule it.
         cancelled = any(
@@ -174,6 +205,45 @@ class RulesClassifier:
             round(urgent_score, 3),
             tuple(sorted(((c, round(v, 3)) for c, v in category_scores.items()), key=lambda kv: -kv[1])),
         )
+
+    def _precedence(
+        self,
+        best: str,
+        urgency: str,
+        live: dict[str, list[Match]],
+        groups: dict[str, Group],
+        candidates: dict[str, float],
+        live_scores: dict[str, float],
+    ) -> tuple[str, str]:
+        """The category after the precedence rules, and the name of the rule that changed it ("" if none).
+
+        1. Background gives way to the present: when the winner rests only on background (a past or
+           negated emergency: last year's flood, "没有着火") and another category has present evidence
+           of at least ``background_live_min``, that one is what the household is asking about now.
+           Resolved, hypothetical and all-clear cues are not background: "火灭了" is still about the
+           fire. Not on an urgent report: its live urgent cues already chose the candidates.
+        2. The lexicon's ``[[precedence]]`` rules, first match wins: a live group of ``when`` and the
+           winner in ``over`` gives ``prefer`` (the cause decides, not the sum of symptoms). On an urgent
+           report ``prefer`` must be one of the urgent candidates or the rule's own trigger must be an
+           urgent cue (a knife has no category of its own but makes a stabbing a fight), so a rule cannot
+           route an emergency to a desk that nothing urgent points to."""
+        rule = ""
+        if urgency != "urgent" and best in candidates and live_scores.get(best, 0.0) == 0.0:
+            alive = [(v, c) for c, v in live_scores.items() if v >= self.settings.background_live_min]
+            if alive:
+                best, rule = max(alive)[1], "background gives way to the present"
+        for p in self.lexicon.precedence:
+            if best not in p.over and best != p.prefer:
+                continue
+            fired = [groups[g] for g in p.when if g in groups and live.get(g)]
+            if not fired:
+                continue
+            if best == p.prefer:
+                return best, rule  # confirmed: later rules must not move it
+            if urgency == "urgent" and p.prefer not in candidates and not any(g.urgent > 0 for g in fired):
+                continue
+            return p.prefer, p.name
+        return best, rule
 
     def _cues(
         self, ctx: Context, live: dict[str, list[Match]], dead: dict[str, list[Match]], notes: dict[int, str]
@@ -203,10 +273,12 @@ class RulesClassifier:
         """How much a cancelled cue still says about the topic. A resolved, hypothetical or all-clear cue
         is still what the report is about ("the fire is out", "if an earthquake comes"); a past *event*
         is background to a new request ("last month's fire … about the subsidy") but a past *object* is
-        not; a negated cue is half a hint; a cue outside its required context says nothing."""
+        not; a negated *event* ("没有着火") is half a hint, while a negated *topic* word is still the topic
+        ("不想上学" is an education case, "没有工作" an employment one); a cue outside its required
+        context says nothing."""
         if note.startswith(CONTEXT_NOTES):
             return 0.0
-        if note.startswith("negated") or (note.startswith("past") and group.urgent > 0):
+        if (note.startswith("negated") or note.startswith("past")) and group.urgent > 0:
             return self.settings.negated_category_factor
         return 1.0
 
