@@ -204,7 +204,7 @@ def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
     p(f"  owner:     {_ref(case.owner)}      escalation level: {case.escalation_level}")
     p(f"  ack due:   {_time(case.ack_due_at)}      resolve due: {_time(case.resolve_due_at)}")
     if case.confidence is not None:
-        cues = ", ".join(c.get("text", "") for c in case.cues if not c.get("negated")) or "-"
+        cues = ", ".join(dict.fromkeys(c.get("text", "") for c in case.cues if not c.get("negated"))) or "-"
         p(f"  triage:    confidence {case.confidence:.2f}; cues: {cues}")
     if case.needs_review:
         p("  needs review (e.g. an untranscribed voice note)")
