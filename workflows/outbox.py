@@ -27,8 +27,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.db import Database
-from storage.models import Notification, NotificationStatus, Person, Role, Unit
+from storage.models import Notification, NotificationStatus, Person, Unit
 from workflows.ports import Clock, DeliveryError, DeliveryPort
+from workflows.routing import active_admins
 
 log = logging.getLogger(__name__)
 
@@ -255,13 +256,10 @@ class OutboxDispatcher:
         if n.kind == DELIVERY_FAILED:  # never report a failed failure report: no loops
             return
         recipient = s.get(Person, n.recipient_id)
-        admins = s.scalars(
-            select(Person.id).where(Person.role == Role.admin, Person.active.is_(True)).order_by(Person.id)
-        ).all()
-        for admin_id in admins:
+        for admin in active_admins(s):
             enqueue(
                 s,
-                recipient_id=admin_id,
+                recipient_id=admin.id,
                 kind=DELIVERY_FAILED,
                 case_id=n.case_id,
                 payload={
@@ -273,6 +271,6 @@ class OutboxDispatcher:
                     "permanent": permanent,
                     "error": error[:500],
                 },
-                dedupe_key=f"{DELIVERY_FAILED}:{n.id}:{admin_id}",
+                dedupe_key=f"{DELIVERY_FAILED}:{n.id}:{admin.id}",
                 now=now,
             )

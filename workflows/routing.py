@@ -68,6 +68,14 @@ def subtree_ids(session: Session, root_id: int) -> set[int]:
     return ids
 
 
+def active_admins(session: Session) -> list[Person]:
+    """The active admins, by id: they hear about whatever the system could not do on its own (a case routing
+    could not place, a case the scheduler keeps failing on, a notification that could not be delivered)."""
+    return list(
+        session.scalars(select(Person).where(Person.role == Role.admin, Person.active.is_(True)).order_by(Person.id))
+    )
+
+
 def _first_person(session: Session, role: Role, unit_id: int, department: str | None = None) -> Person | None:
     q = select(Person).where(Person.role == role, Person.unit_id == unit_id, Person.active.is_(True))
     if department is not None:

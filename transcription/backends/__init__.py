@@ -3,7 +3,8 @@
 Each backend class takes keyword settings and offers ``from_config(cfg: dict)`` for a ``[transcription.languages.X]``
 table merged over the global limits. Shared here: the config error type (its message always starts with the
 offending key, so the factory can prefix the full TOML path) and the small helpers that validate settings the
-same way in every backend.
+same way in every backend. What backends share at run time (decode with limits, clean up, build the
+Transcript) is in :mod:`transcription.backends.common`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-__all__ = ["FACTORY_KEYS", "BackendConfigError", "check_keys", "float_tuple", "option", "positive"]
+__all__ = [
+    "FACTORY_KEYS",
+    "BackendConfigError",
+    "check_keys",
+    "float_tuple",
+    "option",
+    "positive",
+    "settings",
+]
 
 # Keys the factory consumes itself; backends ignore them.
 FACTORY_KEYS = frozenset({"backend", "workers"})
@@ -49,6 +58,15 @@ def option(cfg: Mapping[str, Any], key: str, convert: Callable[[Any], Any], defa
     except (TypeError, ValueError) as exc:
         raise BackendConfigError(key, f"invalid value {value!r} ({exc})") from exc
     return result
+
+
+def settings(cfg: Mapping[str, Any], converters: Mapping[str, Callable[[Any], Any]]) -> dict[str, Any]:
+    """Constructor keyword arguments from a language table: every key ``converters`` knows and ``cfg`` sets,
+    converted with :func:`option`. Unknown keys are an error naming the key, so a typo like ``beam_szie``
+    does not silently do nothing."""
+    cfg = check_keys(cfg, converters)
+    converted = {key: option(cfg, key, convert) for key, convert in converters.items()}
+    return {key: value for key, value in converted.items() if value is not None}
 
 
 def positive(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:

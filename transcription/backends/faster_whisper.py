@@ -23,16 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from transcription.audio import SAMPLE_RATE, decode_audio
-from transcription.backends import (
-    BackendConfigError,
-    check_keys,
-    float_tuple,
-    option,
-    positive,
-)
+from transcription.backends import BackendConfigError, check_keys, float_tuple, positive, settings
+from transcription.backends.common import AudioTranscriber, backend_name
 from transcription.base import BackendUnavailableError, Transcript, TranscriptionError
-from transcription.postprocess import clean_segments, join_segments, to_simplified
 from transcription.weights import PACKAGED_BASE, resolve_model
 
 log = logging.getLogger(__name__)
@@ -60,7 +53,7 @@ def _model_label(spec: str) -> str:
     return Path(spec).name or spec
 
 
-class FasterWhisperTranscriber:
+class FasterWhisperTranscriber(AudioTranscriber):
     """Audio bytes -> :class:`Transcript` with faster-whisper. See module docstring for the why of defaults."""
 
     def __init__(
@@ -106,68 +99,44 @@ class FasterWhisperTranscriber:
         self.max_bytes = max_bytes
         self.allow_download = allow_download
         self.cache_dir = Path(cache_dir) if cache_dir else None
-        self.name = f"faster-whisper:{_model_label(self.model_spec)}:{compute_type}" + (
-            f":{name_suffix}" if name_suffix else ""
+        self.name = backend_name(
+            f"faster-whisper:{_model_label(self.model_spec)}:{compute_type}", name_suffix
         )
         self._model: Any = None
         self._lock = threading.Lock()
 
     # --- configuration -----------------------------------------------------------------------------------
 
-    _KEYS = (
-        "model",
-        "compute_type",
-        "device",
-        "cpu_threads",
-        "num_workers",
-        "beam_size",
-        "vad",
-        "no_speech_threshold",
-        "log_prob_threshold",
-        "compression_ratio_threshold",
-        "temperature",
-        "condition_on_previous_text",
-        "initial_prompt",
-        "max_seconds",
-        "max_bytes",
-        "allow_download",
-        "cache_dir",
-        "name_suffix",
-    )
+    _CONVERTERS: dict[str, Any] = {
+        "model": str,
+        "compute_type": str,
+        "device": str,
+        "cpu_threads": positive(int),
+        "num_workers": positive(int),
+        "beam_size": positive(int),
+        "vad": bool,
+        "no_speech_threshold": float,
+        "log_prob_threshold": float,
+        "compression_ratio_threshold": float,
+        "temperature": float_tuple,
+        "condition_on_previous_text": bool,
+        "initial_prompt": str,
+        "max_seconds": positive(float),
+        "max_bytes": positive(int),
+        "allow_download": bool,
+        "cache_dir": str,
+        "name_suffix": str,
+    }
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> FasterWhisperTranscriber:
         """Build from a language table (merged over the global limits). Errors name the key."""
-        cfg = check_keys(cfg, cls._KEYS)
+        cfg = check_keys(cfg, cls._CONVERTERS)
         if not str(cfg.get("model", "")).strip():
             raise BackendConfigError(
                 "model", f'missing (e.g. "{PACKAGED_BASE}" or a CTranslate2 model folder)'
             )
-        kwargs: dict[str, Any] = {"model": str(cfg["model"])}
-        converters: dict[str, Any] = {
-            "compute_type": str,
-            "device": str,
-            "cpu_threads": positive(int),
-            "num_workers": positive(int),
-            "beam_size": positive(int),
-            "vad": bool,
-            "no_speech_threshold": float,
-            "log_prob_threshold": float,
-            "compression_ratio_threshold": float,
-            "temperature": float_tuple,
-            "condition_on_previous_text": bool,
-            "initial_prompt": str,
-            "max_seconds": positive(float),
-            "max_bytes": positive(int),
-            "allow_download": bool,
-            "cache_dir": str,
-            "name_suffix": str,
-        }
-        for key, convert in converters.items():
-            value = option(cfg, key, convert)
-            if value is not None:
-                kwargs[key] = value
-        return cls(**kwargs)
+        return cls(**settings(cfg, cls._CONVERTERS))
 
     # --- model -----------------------------------------------------------------------------------------------
 
@@ -215,17 +184,6 @@ class FasterWhisperTranscriber:
 
     # --- transcription ---------------------------------------------------------------------------------------
 
-    def transcribe(self, audio: bytes, language: str) -> Transcript:
-        """Transcribe ``audio`` in the given ``language`` (forced, never detected)."""
-        if not isinstance(language, str) or not language.strip():
-            raise TranscriptionError("language: a language code is required (e.g. 'zh', 'bo')")
-        language = language.strip().lower()
-        started = time.perf_counter()
-        samples = decode_audio(
-            audio, sample_rate=SAMPLE_RATE, max_seconds=self.max_seconds, max_bytes=self.max_bytes
-        )
-        return self.transcribe_array(samples, language, started=started)
-
     def transcribe_array(
         self, samples: np.ndarray, language: str, *, started: float | None = None
     ) -> Transcript:
@@ -254,33 +212,15 @@ class FasterWhisperTranscriber:
             raise
         except Exception as exc:
             raise TranscriptionError(f"{self.name} failed: {exc.__class__.__name__}: {exc}") from exc
-        if language == "zh":
-            raw = [_with_text(seg, to_simplified(seg.text)) for seg in raw]
-        kept, dropped = clean_segments(
+        return self.finish(
             raw,
+            language,
+            samples=samples,
+            started=started,
             prompt=self.initial_prompt,
             no_speech_threshold=self.no_speech_threshold,
             logprob_threshold=self.log_prob_threshold,
         )
-        return Transcript(
-            text=join_segments(kept),
-            language=language,
-            segments=tuple(kept),
-            duration_s=round(samples.size / SAMPLE_RATE, 3),
-            model=self.name,
-            elapsed_s=round(time.perf_counter() - started, 3),
-            dropped=tuple(dropped),
-        )
 
     def __repr__(self) -> str:
         return f"FasterWhisperTranscriber({self.name!r})"
-
-
-def _with_text(segment: Any, text: str) -> dict[str, Any]:
-    return {
-        "text": text,
-        "start": segment.start,
-        "end": segment.end,
-        "no_speech_prob": segment.no_speech_prob,
-        "avg_logprob": segment.avg_logprob,
-    }

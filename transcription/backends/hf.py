@@ -31,10 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from transcription.audio import SAMPLE_RATE, decode_audio
-from transcription.backends import BackendConfigError, check_keys, option, positive
+from transcription.audio import SAMPLE_RATE
+from transcription.backends import BackendConfigError, positive, settings
+from transcription.backends.common import AudioTranscriber, backend_name
 from transcription.base import BackendUnavailableError, Transcript, TranscriptionError
-from transcription.postprocess import RawSegment, clean_segments, join_segments, to_simplified
+from transcription.postprocess import RawSegment
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def detect_kind(folder: Path) -> str:
     )
 
 
-class HFTranscriber:
+class HFTranscriber(AudioTranscriber):
     """``Transcriber`` for a local transformers speech model folder. Loads lazily, once, thread-safe."""
 
     def __init__(
@@ -140,9 +141,7 @@ class HFTranscriber:
         self.cpu_threads = cpu_threads
         self.num_beams = num_beams
         self.max_new_tokens = max_new_tokens
-        self.name = f"transformers:{self.folder.name or self.folder}" + (
-            f":{name_suffix}" if name_suffix else ""
-        )
+        self.name = backend_name(f"transformers:{self.folder.name or self.folder}", name_suffix)
         self._loaded: tuple[str, Any, Any] | None = None  # (kind, processor, model)
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
@@ -164,11 +163,10 @@ class HFTranscriber:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> HFTranscriber:
         """Build from a language table merged over the global limits; unknown keys are errors naming the key."""
-        cfg = check_keys(cfg, cls._CONVERTERS)
-        kwargs = {key: option(cfg, key, conv) for key, conv in cls._CONVERTERS.items()}
+        kwargs = settings(cfg, cls._CONVERTERS)
         if not kwargs.get("model"):
             raise BackendConfigError("model", "missing: the path of a local transformers model folder")
-        return cls(**{k: v for k, v in kwargs.items() if v is not None})
+        return cls(**kwargs)
 
     # ------------------------------------------------------------------------------------------ loading
     def _load(self) -> tuple[str, Any, Any]:
@@ -217,21 +215,12 @@ class HFTranscriber:
         self._load()
 
     # ------------------------------------------------------------------------------------------ transcribe
-    def transcribe(self, audio: bytes, language: str) -> Transcript:
-        """Transcribe ``audio`` (any container PyAV reads) in ``language`` (passed on, never detected)."""
-        language = _check_language(language)
-        started = time.perf_counter()
-        samples = decode_audio(
-            audio, sample_rate=SAMPLE_RATE, max_seconds=self.max_seconds, max_bytes=self.max_bytes
-        )
-        return self.transcribe_array(samples, language, started=started)
-
     def transcribe_array(
         self, samples: np.ndarray, language: str, *, started: float | None = None
     ) -> Transcript:
         """Transcribe decoded 16 kHz mono float32 samples (used by ``transcribe`` and by the benchmarks)."""
         started = time.perf_counter() if started is None else started
-        language = _check_language(language)
+        language = self.check_language(language)
         kind, processor, model = self._load()
         if samples.size == 0:
             raise TranscriptionError("no audio samples to transcribe")
@@ -245,18 +234,7 @@ class HFTranscriber:
                 raise
             except Exception as exc:  # torch / transformers runtime errors
                 raise BackendUnavailableError(f"{self.name}: {exc.__class__.__name__}: {exc}") from exc
-        if language == "zh":
-            raw = [RawSegment(text=to_simplified(s.text), start=s.start, end=s.end) for s in raw]
-        kept, dropped = clean_segments(raw)
-        return Transcript(
-            text=join_segments(kept),
-            language=language,
-            segments=tuple(kept),
-            duration_s=round(samples.size / SAMPLE_RATE, 3),
-            model=self.name,
-            elapsed_s=round(time.perf_counter() - started, 3),
-            dropped=tuple(dropped),
-        )
+        return self.finish(raw, language, samples=samples, started=started)
 
     def _ctc(self, processor: Any, model: Any, samples: np.ndarray) -> list[RawSegment]:
         """Greedy CTC over context-padded windows; frame ids are joined *before* decoding so a repeat or a
@@ -312,9 +290,3 @@ class HFTranscriber:
             if text:
                 segments.append(RawSegment(text=text, start=w.start / SAMPLE_RATE, end=w.end / SAMPLE_RATE))
         return segments
-
-
-def _check_language(language: str) -> str:
-    if not isinstance(language, str) or not language.strip():
-        raise TranscriptionError("language: a language code is required (e.g. 'zh', 'bo')")
-    return language.strip().lower()

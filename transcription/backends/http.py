@@ -30,10 +30,11 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 
-from transcription.audio import SAMPLE_RATE, decode_audio
-from transcription.backends import BackendConfigError, check_keys, option, positive
+from transcription.audio import SAMPLE_RATE
+from transcription.backends import BackendConfigError, positive, settings
+from transcription.backends.common import AudioTranscriber, backend_name
 from transcription.base import BackendUnavailableError, Transcript, TranscriptionError
-from transcription.postprocess import RawSegment, clean_segments, join_segments, to_simplified
+from transcription.postprocess import RawSegment
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-class HTTPTranscriber:
+class HTTPTranscriber(AudioTranscriber):
     """``Transcriber`` that posts audio to a speech server. Thread-safe (one pooled ``httpx.Client``)."""
 
     def __init__(
@@ -107,7 +108,7 @@ class HTTPTranscriber:
         self.max_seconds = max_seconds
         self.max_bytes = max_bytes
         label = model or parts.netloc
-        self.name = f"http:{kind}:{label}" + (f":{name_suffix}" if name_suffix else "")
+        self.name = backend_name(f"http:{kind}:{label}", name_suffix)
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
 
@@ -129,11 +130,10 @@ class HTTPTranscriber:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> HTTPTranscriber:
         """Build from a language table merged over the global limits; unknown keys are errors naming the key."""
-        cfg = check_keys(cfg, cls._CONVERTERS)
-        kwargs = {key: option(cfg, key, conv) for key, conv in cls._CONVERTERS.items()}
+        kwargs = settings(cfg, cls._CONVERTERS)
         if not kwargs.get("url"):
             raise BackendConfigError("url", 'missing (e.g. "http://gpu-box:8000")')
-        return cls(**{k: v for k, v in kwargs.items() if v is not None})
+        return cls(**kwargs)
 
     # ------------------------------------------------------------------------------------------ plumbing
     @property
@@ -162,37 +162,15 @@ class HTTPTranscriber:
         """Nothing to load; the server is checked by the first request (a health URL is not standard)."""
 
     # ------------------------------------------------------------------------------------------ transcribe
-    def transcribe(self, audio: bytes, language: str) -> Transcript:
-        """Transcribe ``audio`` (any container PyAV reads) in ``language`` (sent to the server, never detected)."""
-        language = _check_language(language)
-        started = time.perf_counter()
-        samples = decode_audio(
-            audio, sample_rate=SAMPLE_RATE, max_seconds=self.max_seconds, max_bytes=self.max_bytes
-        )
-        return self.transcribe_array(samples, language, started=started)
-
     def transcribe_array(
         self, samples: np.ndarray, language: str, *, started: float | None = None
     ) -> Transcript:
         """Send decoded 16 kHz mono float32 samples (used by ``transcribe`` and by the benchmarks)."""
         started = time.perf_counter() if started is None else started
-        language = _check_language(language)
-        duration = samples.size / SAMPLE_RATE
+        language = self.check_language(language)
         text = self._request_with_retries(to_wav(samples), language)
-        if language == "zh":
-            text = to_simplified(text)
-        kept, dropped = clean_segments(
-            [RawSegment(text=text, start=0.0, end=duration)], prompt=self.initial_prompt
-        )
-        return Transcript(
-            text=join_segments(kept),
-            language=language,
-            segments=tuple(kept),
-            duration_s=round(duration, 3),
-            model=self.name,
-            elapsed_s=round(time.perf_counter() - started, 3),
-            dropped=tuple(dropped),
-        )
+        raw = [RawSegment(text=text, start=0.0, end=samples.size / SAMPLE_RATE)]
+        return self.finish(raw, language, samples=samples, started=started, prompt=self.initial_prompt)
 
     def _request_with_retries(self, wav: bytes, language: str) -> str:
         attempt = 0
@@ -276,9 +254,3 @@ def _retry_after(response: httpx.Response) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None  # an HTTP date: use our own backoff
-
-
-def _check_language(language: str) -> str:
-    if not isinstance(language, str) or not language.strip():
-        raise TranscriptionError("language: a language code is required (e.g. 'zh', 'bo')")
-    return language.strip().lower()

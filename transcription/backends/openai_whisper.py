@@ -20,16 +20,18 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from transcription.audio import SAMPLE_RATE, decode_audio
-from transcription.backends import BackendConfigError, check_keys, float_tuple, option, positive
+from transcription.audio import SAMPLE_RATE
+from transcription.backends import BackendConfigError, float_tuple, positive, settings
+from transcription.backends.common import AudioTranscriber, backend_name, check_language
 from transcription.base import BackendUnavailableError, Transcript, TranscriptionError
 from transcription.convert import ModelFormatError, cached_checkpoint
-from transcription.postprocess import RawSegment, as_raw, clean_segments, join_segments, to_simplified
+from transcription.postprocess import RawSegment, as_raw
 from transcription.weights import PACKAGED_BASE, PACKAGED_PREFIX, resolve_model
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ def _whisper_cache_dir() -> str:
     return os.path.join(os.getenv("XDG_CACHE_HOME", default), "whisper")
 
 
-class OpenAIWhisperTranscriber:
+class OpenAIWhisperTranscriber(AudioTranscriber):
     """``Transcriber`` backed by openai-whisper. Lazily loads the model once (thread-safe) on first use.
 
     Calls to :meth:`transcribe` are serialized: whisper installs its key/value-cache hooks on the shared model
@@ -100,9 +102,7 @@ class OpenAIWhisperTranscriber:
         self.cpu_threads = cpu_threads
         self.vad = vad
         self.cache_dir = Path(cache_dir) if cache_dir else None
-        self.name = f"openai-whisper:{_short_name(self.model_spec)}" + (
-            f":{name_suffix}" if name_suffix else ""
-        )
+        self.name = backend_name(f"openai-whisper:{_short_name(self.model_spec)}", name_suffix)
         self._model: Any = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
@@ -132,9 +132,7 @@ class OpenAIWhisperTranscriber:
 
         Unknown keys are an error naming the key, so a typo like ``beam_szie`` does not silently do nothing.
         """
-        cfg = check_keys(cfg, cls._CONVERTERS)
-        kwargs = {key: option(cfg, key, conv) for key, conv in cls._CONVERTERS.items()}
-        return cls(**{k: v for k, v in kwargs.items() if v is not None})
+        return cls(**settings(cfg, cls._CONVERTERS))
 
     # ------------------------------------------------------------------------------------------ loading
     def _checkpoint_path(self) -> str:
@@ -205,14 +203,14 @@ class OpenAIWhisperTranscriber:
         self._load()
 
     # ------------------------------------------------------------------------------------------ transcribe
-    def transcribe(self, audio: bytes, language: str) -> Transcript:
-        """Transcribe ``audio`` (any container PyAV reads) in ``language`` (forced, never detected)."""
-        language = _check_language(language)
-        started = time.perf_counter()
-        samples = decode_audio(
-            audio, sample_rate=SAMPLE_RATE, max_seconds=self.max_seconds, max_bytes=self.max_bytes
-        )
-        return self.transcribe_array(samples, language, started=started)
+    def check_language(self, language: str) -> str:
+        """A language code whisper knows (checked before the audio is decoded)."""
+        from whisper.tokenizer import LANGUAGES
+
+        language = check_language(language)
+        if language not in LANGUAGES:
+            raise TranscriptionError(f"language: whisper does not know {language!r}")
+        return language
 
     def transcribe_array(
         self, samples: np.ndarray, language: str, *, started: float | None = None
@@ -221,18 +219,11 @@ class OpenAIWhisperTranscriber:
         import whisper
 
         started = time.perf_counter() if started is None else started
-        language = _check_language(language)
-        duration = samples.size / SAMPLE_RATE
+        language = self.check_language(language)
         model = self._load()
         speech, restore = _speech_only(samples) if self.vad else (samples, None)
         if speech.size == 0:  # VAD heard nothing: decoding silence only invites hallucinations
-            return Transcript(
-                text="",
-                language=language,
-                duration_s=round(duration, 3),
-                model=self.name,
-                elapsed_s=round(time.perf_counter() - started, 3),
-            )
+            return self.finish([], language, samples=samples, started=started)
         options: dict[str, Any] = {
             "language": language,
             "task": "transcribe",
@@ -252,33 +243,16 @@ class OpenAIWhisperTranscriber:
                 result = whisper.transcribe(model, speech, **options)
             except RuntimeError as exc:  # torch errors (out of memory, bad device)
                 raise BackendUnavailableError(f"{self.name}: {exc}") from exc
-        raw = [_script(as_raw(seg), language, restore) for seg in result.get("segments", [])]
-        kept, dropped = clean_segments(
+        raw = [_original_times(as_raw(seg), restore) for seg in result.get("segments", [])]
+        return self.finish(
             raw,
+            language,
+            samples=samples,
+            started=started,
             prompt=self.initial_prompt,
             no_speech_threshold=self.no_speech_threshold,
             logprob_threshold=self.log_prob_threshold,
         )
-        return Transcript(
-            text=join_segments(kept),
-            language=language,
-            segments=tuple(kept),
-            duration_s=round(duration, 3),
-            model=self.name,
-            elapsed_s=round(time.perf_counter() - started, 3),
-            dropped=tuple(dropped),
-        )
-
-
-def _check_language(language: str) -> str:
-    from whisper.tokenizer import LANGUAGES
-
-    if not isinstance(language, str) or not language.strip():
-        raise TranscriptionError("language: a language code is required (e.g. 'zh', 'bo')")
-    language = language.strip().lower()
-    if language not in LANGUAGES:
-        raise TranscriptionError(f"language: whisper does not know {language!r}")
-    return language
 
 
 def _short_name(spec: str) -> str:
@@ -305,20 +279,13 @@ def _speech_only(samples: np.ndarray) -> tuple[np.ndarray, Any]:
     return np.concatenate(pieces).astype(np.float32, copy=False), SpeechTimestampsMap(chunks, SAMPLE_RATE)
 
 
-def _script(seg: RawSegment, language: str, restore: Any = None) -> RawSegment:
-    """Traditional -> Simplified for Mandarin (Whisper often writes Traditional; reports are read in
-    Simplified), and segment times mapped back onto the original audio when VAD cut silence out."""
-    text = to_simplified(seg.text) if language == "zh" else seg.text
-    start, end = seg.start, seg.end
-    if restore is not None:
-        start, end = restore.get_original_time(start), restore.get_original_time(end, is_end=True)
-    return RawSegment(
-        text=text,
-        start=start,
-        end=end,
-        no_speech_prob=seg.no_speech_prob,
-        avg_logprob=seg.avg_logprob,
-    )
+def _original_times(seg: RawSegment, restore: Any = None) -> RawSegment:
+    """Segment times mapped back onto the original audio when VAD cut silence out."""
+    if restore is None:
+        return seg
+    start = restore.get_original_time(seg.start)
+    end = restore.get_original_time(seg.end, is_end=True)
+    return replace(seg, start=start, end=end)
 
 
 def _alignment_heads_of(source: str) -> list[list[int]] | None:

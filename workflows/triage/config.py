@@ -37,15 +37,14 @@ from typing import Any
 
 from workflows.triage.lexicon import (
     LANGS,
-    MARKER_KINDS,
     SETTING_TYPES,
     Group,
     Lexicon,
     TriageConfigError,
     apply_settings,
-    check_terms,
     load_lexicon,
     parse_lang_lists,
+    parse_markers,
     update_group,
 )
 
@@ -117,17 +116,11 @@ def build_lexicon(config: dict[str, Any] | None) -> Lexicon:
         extra = parse_lang_lists(config["traps"], "triage.traps")
         traps = {lang: traps.get(lang, ()) + extra[lang] for lang in LANGS}
 
-    markers = {kind: dict(langs) for kind, langs in lexicon.markers.items()}
-    raw_markers = config.get("markers", {})
-    if not isinstance(raw_markers, dict):
-        raise TriageConfigError("triage.markers: must be a table of <kind>_<lang> lists")
-    for name, terms in raw_markers.items():
-        kind, _, lang = name.rpartition("_")
-        if kind not in MARKER_KINDS or lang not in LANGS:
-            raise TriageConfigError(
-                f"triage.markers.{name}: unknown marker list (kinds: {', '.join(MARKER_KINDS)})"
-            )
-        markers[kind][lang] = markers[kind][lang] + check_terms(terms, f"triage.markers.{name}", lang)
+    extra_markers = parse_markers(config.get("markers", {}), "triage.markers")  # lists extend the lexicon's
+    markers = {
+        kind: {lang: terms + extra_markers[kind][lang] for lang, terms in langs.items()}
+        for kind, langs in lexicon.markers.items()
+    }
 
     return replace(
         lexicon,

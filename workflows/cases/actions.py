@@ -1,0 +1,268 @@
+"""What people do to a case: add details, accept, resolve, confirm, reopen, escalate, reassign, reject, mark
+duplicate, correct triage, acknowledge a reminder, assign an unplaced case. Each is one ``_act`` call: load,
+check permission and state, apply, return the case as the actor now sees it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from storage.models import Case, CaseState, Person, Role, TriageCorrection, Urgency
+from workflows import lifecycle
+from workflows.cases.plumbing import _v
+from workflows.cases.reporting import AudioIn, CaseReporting
+from workflows.errors import NotPermitted, ValidationError
+from workflows.notifications import Kind, iso, notify, person_ref
+from workflows.policy import URGENCY_ORDER
+from workflows.routing import OFFICIAL_ROLES, in_subtree
+from workflows.views import CaseView
+
+_CATEGORY_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _required(text: str | None, what: str) -> str:
+    cleaned = (text or "").strip()
+    if not cleaned:
+        raise ValidationError(f"a {what} is required", code=f"{what}_required", params={"field": what})
+    return cleaned
+
+
+class CaseActions(CaseReporting):
+    """What people do to a case; each is one permission-checked transaction via ``_act``."""
+
+    def add_details(self, case_id: int, actor_id: int, text: str | None = None, audio: AudioIn | None = None) -> CaseView:
+        cleaned = (text or "").strip() or None
+        if cleaned is None and audio is None:
+            raise ValidationError("nothing to add", code="empty_report")
+
+        def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
+            event = self._event(s, case, now, "details_added", actor=actor, note=cleaned,
+                                data={"has_audio": audio is not None})
+            if audio is not None:
+                s.add(self._attachment(case, event, audio, now))
+            if cleaned and case.transcript_status is None and case.state == CaseState.reported:
+                case.text = f"{case.text}\n{cleaned}" if case.text else cleaned
+            to = case.owner_id if actor.id == case.reporter_id else case.reporter_id
+            notify(s, now=now, kind=Kind.details_added, recipients=[to], case=case, event=event,
+                   payload={"text": cleaned, "has_audio": audio is not None, "by": person_ref(actor)},
+                   exclude=[actor.id])
+
+        return self._act(case_id, actor_id, "add_details", apply)
+
+    def accept(self, case_id: int, actor_id: int) -> CaseView:
+        def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
+            previous = case.owner
+            took_over = previous is None or previous.id != actor.id
+            if took_over:
+                case.owner = actor
+                case.owner_id = actor.id
+            case.accepted_at = now
+            event = self._transition(
+                s, case, "accept", now, actor=actor,
+                data={"took_over_from": previous.id if (took_over and previous) else None},
+            )
+            self._rearm(case, now)
+            payload = {"owner": person_ref(actor), "resolve_due_at": iso(case.resolve_due_at)}
+            notify(s, now=now, kind=Kind.case_accepted, recipients=[case.reporter_id], case=case, event=event,
+                   payload=payload, exclude=[actor.id])
+            if took_over and previous is not None:
+                notify(s, now=now, kind=Kind.case_accepted, recipients=[previous], case=case, event=event,
+                       payload={**payload, "took_over": True})
+
+        return self._act(case_id, actor_id, "accept", apply)
+
+    def resolve(self, case_id: int, actor_id: int, note: str) -> CaseView:
+        note = _required(note, "note")
+
+        def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
+            policy = self.case_policy(case)
+            case.resolution_note = note
+            case.resolved_at = now
+            case.next_reminder_at = None
+            case.autoclose_at = now + policy.autoclose_after
+            event = self._transition(s, case, "resolve", now, actor=actor, note=note,
+                                     data={"autoclose_at": iso(case.autoclose_at)})
+            notify(s, now=now, kind=Kind.case_resolved, recipients=[case.reporter_id], case=case, event=event,
+                   payload={"note": note, "by": person_ref(actor), "autoclose_at": iso(case.autoclose_at)},
+                   exclude=[actor.id])
+            if case.owner_id != actor.id:
+                notify(s, now=now, kind=Kind.case_resolved, recipients=[case.owner_id], case=case, event=event,
+                       payload={"note": note, "by": person_ref(actor)})
+
+        return self._act(case_id, actor_id, "resolve", apply)
+
+    def confirm(self, case_id: int, actor_id: int) -> CaseView:
+        def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
+            case.closed_at = now
+            case.close_reason = "confirmed"
+            case.autoclose_at = None
+            event = self._transition(s, case, "confirm", now, actor=actor, data={"how": "confirmed"})
+            notify(s, now=now, kind=Kind.case_closed, recipients=[case.owner_id], case=case, event=event,
+                   payload={"auto": False, "by": person_ref(actor)}, exclude=[actor.id])
+
+        return self._act(case_id, actor_id, "confirm", apply)
+
+    def reopen(self, case_id: int, actor_id: int, reason: str | None = None) -> CaseView:
+        reason = (reason or "").strip() or None
+
+        def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
+            owner = case.owner
+            if owner is None or not owner.active:
+                owner = self.router.owner_for(s, case.unit_id, case.category)
+            previous_note = case.resolution_note
+            case.resolved_at = case.closed_at = case.autoclose_at = None
+            case.resolution_note = case.close_reason = None
+            case.accepted_at = None
+            event = self._hand_to(s, case, owner, "reopen", now, actor=actor, fresh_policy=False, note=reason,
+                                  data={"reason": reason, "previous_resolution": previous_note})
+            notify(s, now=now, kind=Kind.case_reopened, recipients=[owner], case=case, event=event, card=True,
+                   payload={"reason": reason, "by": person_ref(actor), "previous_resolution": previous_note},
+                   exclude=[actor.id])
+
+        return self._act(case_id, actor_id, "reopen", apply)
+
+    def escalate(self, case_id: int, actor_id: int, reason: str | None = None) -> CaseView:
+        reason = (reason or "").strip() or None
+
+        def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
+            target = self.router.escalation_target(s, case)
+            assert target is not None  # permissions.require checked there is one
+            self._escalate(s, case, target, now, actor=actor, reason="manual", note=reason)
+
+        return self._act(case_id, actor_id, "escalate", apply)
+
+    def reassign(self, case_id: int, actor_id: int, to_person_id: int) -> CaseView:
+        def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
+            target = self._person(s, to_person_id)
+            self._check_reassign_target(s, actor, target)
+            if target.id == case.owner_id:
+                raise ValidationError("the case is already theirs", code="same_owner", params={"person_id": target.id})
+            old = case.owner
+            case.accepted_at = None
+            event = self._hand_to(s, case, target, "reassign", now, actor=actor, fresh_policy=False,
+                                  data={"by": actor.id})
+            notify(s, now=now, kind=Kind.case_assigned, recipients=[target], case=case, event=event, card=True,
+                   payload={"reassigned_by": person_ref(actor), "from_owner": person_ref(old)}, exclude=[actor.id])
+            notify(s, now=now, kind=Kind.case_reassigned, recipients=[old, case.reporter_id], case=case, event=event,
+                   payload={"from_owner": person_ref(old), "to_owner": person_ref(target), "by": person_ref(actor)},
+                   exclude=[actor.id, target.id])
+
+        return self._act(case_id, actor_id, "reassign", apply)
+
+    def _check_reassign_target(self, s: Session, actor: Person, target: Person) -> None:
+        ok = bool(target.active) and target.role in OFFICIAL_ROLES
+        if ok and actor.role != Role.admin:
+            ok = in_subtree(s, target.unit_id, actor.unit_id)
+        if not ok:
+            raise NotPermitted(
+                f"{target.name} is not an official within {actor.name}'s jurisdiction",
+                code="target_not_in_jurisdiction",
+                params={"person_id": target.id},
+            )
+
+    def reject(self, case_id: int, actor_id: int, reason: str) -> CaseView:
+        reason = _required(reason, "reason")
+
+        def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
+            self._close_off(s, case, actor, now, "reject", reason, duplicate_of=None)
+
+        return self._act(case_id, actor_id, "reject", apply)
+
+    def mark_duplicate(self, case_id: int, actor_id: int, of_case_id: int, reason: str | None = None) -> CaseView:
+        reason = (reason or "").strip() or None
+        if of_case_id == case_id:
+            raise ValidationError("a case cannot duplicate itself", code="duplicate_of_self")
+
+        def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
+            original = self._case(s, of_case_id)
+            case.duplicate_of_id = original.id
+            self._close_off(s, case, actor, now, "mark_duplicate", reason or f"duplicate of #{original.id}",
+                            duplicate_of=original.id)
+
+        return self._act(case_id, actor_id, "mark_duplicate", apply)
+
+    def _close_off(
+        self, s: Session, case: Case, actor: Person, now: datetime, trigger: str, reason: str, *, duplicate_of: int | None
+    ) -> None:
+        case.close_reason = reason
+        case.closed_at = now
+        case.next_reminder_at = case.autoclose_at = None
+        event = self._transition(s, case, trigger, now, actor=actor, note=reason,
+                                 data={"reason": reason, "duplicate_of": duplicate_of})
+        notify(s, now=now, kind=Kind.case_rejected, recipients=[case.reporter_id, case.owner_id], case=case,
+               event=event, payload={"reason": reason, "duplicate_of": duplicate_of, "by": person_ref(actor)},
+               exclude=[actor.id])
+
+    def correct_triage(
+        self, case_id: int, actor_id: int, *, urgency: str | None = None, category: str | None = None
+    ) -> CaseView:
+        """Record a human correction of what the system understood (training data), then act on it: a new
+        department re-routes, a new urgency restarts the clock with its policy, upgrading to urgent alerts."""
+        if urgency is not None and urgency not in URGENCY_ORDER:
+            raise ValidationError(f"unknown urgency {urgency!r}", code="unknown_urgency", params={"urgency": urgency})
+        if category is not None and not _CATEGORY_RE.match(category):
+            raise ValidationError(f"bad category {category!r}", code="unknown_category", params={"category": category})
+
+        def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
+            old_u, old_c = _v(case.urgency), case.category
+            new_u, new_c = urgency or old_u, category or old_c
+            if (new_u, new_c) == (old_u, old_c):
+                return
+            s.add(TriageCorrection(case_id=case.id, actor_id=actor.id, at=now, text=case.text, language=case.language,
+                                   old_urgency=old_u, new_urgency=new_u, old_category=old_c, new_category=new_c))
+            case.urgency, case.category, case.needs_review = Urgency(new_u), new_c, False
+            event = self._event(s, case, now, "triage_corrected", actor=actor,
+                                data={"old_urgency": old_u, "new_urgency": new_u, "old_category": old_c,
+                                      "new_category": new_c})
+            if _v(case.state) not in lifecycle.ACTIVE_STATES:
+                return
+            old_owner = case.owner
+            new_owner = old_owner
+            if self.router.department_for(old_c) != self.router.department_for(new_c):
+                new_owner = self.router.owner_for(s, case.unit_id, new_c)
+            if old_owner is None or new_owner.id != old_owner.id:
+                case.accepted_at = None
+                move = self._hand_to(s, case, new_owner, "reassign", now, actor=actor, fresh_policy=True,
+                                     data={"reason": "triage_corrected"})
+                notify(s, now=now, kind=Kind.case_assigned, recipients=[new_owner], case=case, event=move, card=True,
+                       payload={"reassigned_by": person_ref(actor), "from_owner": person_ref(old_owner)})
+                notify(s, now=now, kind=Kind.case_reassigned, recipients=[old_owner, case.reporter_id], case=case,
+                       event=move, payload={"from_owner": person_ref(old_owner), "to_owner": person_ref(new_owner),
+                                            "by": person_ref(actor), "reason": "triage_corrected"},
+                       exclude=[actor.id, new_owner.id])
+            elif new_u != old_u:
+                self._redeadline(case, now)
+            notify(s, now=now, kind=Kind.triage_corrected, recipients=[case.owner_id], case=case, event=event,
+                   payload={"old_urgency": old_u, "new_urgency": new_u, "old_category": old_c, "new_category": new_c,
+                            "by": person_ref(actor)}, exclude=[actor.id])
+            if new_u == "urgent" and old_u != "urgent":
+                self._alert_if_urgent(s, case, event, now)
+
+        return self._act(case_id, actor_id, "correct_triage", apply)
+
+    def acknowledge_reminder(self, case_id: int, actor_id: int) -> CaseView:
+        """An official says "seen" on a reminder: recorded in the audit trail (it does not stop the clock)."""
+
+        def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
+            self._event(s, case, now, "reminder_seen", actor=actor)
+
+        return self._act(case_id, actor_id, "acknowledge_reminder", apply)
+
+    def assign(self, case_id: int, actor_id: int, to_person_id: int | None = None) -> CaseView:
+        """Place a case routing could not place (admin, or the county commander): to the routed owner, or to
+        the given official."""
+
+        def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
+            if to_person_id is None:
+                owner = self.router.owner_for(s, case.unit_id, case.category)
+            else:
+                owner = self._person(s, to_person_id)
+                if not owner.active or owner.role not in OFFICIAL_ROLES:
+                    raise NotPermitted(f"{owner.name} cannot own cases", code="target_not_official",
+                                       params={"person_id": owner.id})
+            self._first_assignment(s, case, owner, now, actor=actor)
+
+        return self._act(case_id, actor_id, "assign", apply)

@@ -1,0 +1,285 @@
+"""The base of :class:`~workflows.cases.CaseService`: construction, and the steps every operation uses.
+
+- ``_tx`` / ``_act``: one transaction per step; a lost optimistic-lock race becomes ``ConcurrentUpdate``, and
+  ``_act`` wraps load → permission check → apply → view for every button.
+- ``_event`` / ``_transition``: the audit trail (and :data:`EVENT_KIND`, the event written per trigger).
+- deadlines: the policy copied onto the case, fresh deadlines, the next wake-up.
+- hand-overs shared by reporting, actions and due work: ``_hand_to``, ``_first_assignment``, ``_escalate``,
+  ``_alert_if_urgent``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from storage.db import Database
+from storage.models import Case, CaseEvent, CaseState, Person, Urgency
+from workflows import lifecycle, permissions
+from workflows.errors import ConcurrentUpdate, NotFound
+from workflows.notifications import Kind, iso, notify, person_ref
+from workflows.policy import DeadlinePolicy, Policies, fresh_deadlines, next_wakeup
+from workflows.ports import Clock
+from workflows.routing import Router
+from workflows.triage.base import Classifier
+from workflows.views import CaseView, case_view
+
+log = logging.getLogger(__name__)
+
+# Event kinds written for each transition trigger.
+EVENT_KIND = {
+    "assign": "assigned",
+    "accept": "accepted",
+    "resolve": "resolved",
+    "confirm": "closed",
+    "auto_close": "closed",
+    "reopen": "reopened",
+    "escalate": "escalated",
+    "reassign": "reassigned",
+    "reject": "rejected",
+    "mark_duplicate": "duplicate",
+}
+
+
+def _v(x: Any) -> Any:
+    return getattr(x, "value", x)
+
+
+class CaseCore:
+    """Construction and the shared steps; no public operation of its own except ``case_policy``."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        classifier: Classifier,
+        policies: Policies | Mapping[str, Any] | None = None,
+        routing_config: Router | Mapping[str, Any] | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.classifier = classifier
+        self.policies = policies if isinstance(policies, Policies) else Policies.from_config(policies)
+        self.router = Router.from_config(routing_config)
+
+    @contextmanager
+    def _tx(self, case_id: int | None = None) -> Iterator[Session]:
+        """A transaction; a lost optimistic-lock race becomes :class:`ConcurrentUpdate` with the new state."""
+        try:
+            with self.db.session() as s:
+                yield s
+        except StaleDataError:
+            raise self._concurrent(case_id) from None
+
+    def _concurrent(self, case_id: int | None) -> ConcurrentUpdate:
+        state = None
+        if case_id is not None:
+            with self.db.session() as s:
+                state = s.scalar(select(Case.state).where(Case.id == case_id))
+        state = _v(state)
+        return ConcurrentUpdate(
+            f"someone else already acted on case #{case_id}; it is now {state}",
+            params={"case_id": case_id, "state": state},
+        )
+
+    @staticmethod
+    def _case(s: Session, case_id: int) -> Case:
+        case = s.get(Case, case_id)
+        if case is None:
+            raise NotFound(f"no case #{case_id}", code="case_not_found", params={"case_id": case_id})
+        return case
+
+    @staticmethod
+    def _person(s: Session, person_id: int) -> Person:
+        person = s.get(Person, person_id)
+        if person is None:
+            raise NotFound(f"no person {person_id}", code="person_not_found", params={"person_id": person_id})
+        return person
+
+    def _view(self, s: Session, case: Case, viewer: Person | None, now: datetime) -> CaseView:
+        allowed = permissions.allowed_actions(s, self.router, case, viewer) if viewer is not None else []
+        return case_view(s, case, now=now, allowed=allowed)
+
+    def _act(self, case_id: int, actor_id: int, action: str, apply: Callable[[Session, Case, Person, datetime], None]) -> CaseView:
+        """Load, check permission and state, apply, and return the case as the actor now sees it."""
+        now = self.clock.now()
+        with self._tx(case_id) as s:
+            case = self._case(s, case_id)
+            actor = self._person(s, actor_id)
+            permissions.require(s, self.router, case, actor, action)
+            apply(s, case, actor, now)
+            case.updated_at = now
+            s.flush()
+            return self._view(s, case, actor, now)
+
+    @staticmethod
+    def _event(
+        s: Session,
+        case: Case,
+        now: datetime,
+        kind: str,
+        *,
+        actor: Person | None = None,
+        from_state: str | None = None,
+        to_state: str | None = None,
+        note: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> CaseEvent:
+        event = CaseEvent(
+            case_id=case.id,
+            at=now,
+            actor_id=actor.id if actor is not None else None,
+            kind=kind,
+            from_state=from_state,
+            to_state=to_state,
+            note=note,
+            data=data or None,
+        )
+        s.add(event)
+        s.flush()  # event id anchors notification dedupe keys; also flushes the case (version check)
+        return event
+
+    def _transition(
+        self,
+        s: Session,
+        case: Case,
+        trigger: str,
+        now: datetime,
+        *,
+        actor: Person | None,
+        note: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> CaseEvent:
+        source = _v(case.state)
+        dest = lifecycle.next_state(source, trigger)
+        case.state = CaseState(dest)
+        case.updated_at = now
+        return self._event(
+            s, case, now, EVENT_KIND[trigger], actor=actor, from_state=source, to_state=dest, note=note, data=data
+        )
+
+    def case_policy(self, case: Case) -> DeadlinePolicy:
+        """The copy stored on the case; config only for a case that never had one."""
+        if case.policy:
+            return DeadlinePolicy.from_json(case.policy)
+        return self.policies.for_urgency(case.urgency)
+
+    def _copy_policy(self, case: Case) -> DeadlinePolicy:
+        policy = self.policies.for_urgency(case.urgency)
+        case.policy = {"urgency": _v(case.urgency), **policy.to_json()}
+        return policy
+
+    @staticmethod
+    def _set_fresh_deadlines(case: Case, policy: DeadlinePolicy, now: datetime) -> None:
+        d = fresh_deadlines(policy, now)
+        case.ack_due_at, case.resolve_due_at, case.next_reminder_at = d.ack_due_at, d.resolve_due_at, d.next_reminder_at
+        case.autoclose_at = None
+
+    def _rearm(self, case: Case, now: datetime) -> None:
+        """Recompute the next wake-up of an active case from its deadlines (after accept, triage change ...)."""
+        if _v(case.state) not in lifecycle.ACTIVE_STATES:
+            case.next_reminder_at = None
+            return
+        case.next_reminder_at = next_wakeup(
+            self.case_policy(case),
+            now,
+            accepted=_v(case.state) == "accepted",
+            ack_due=case.ack_due_at,
+            resolve_due=case.resolve_due_at,
+        )
+
+    def _redeadline(self, case: Case, now: datetime) -> None:
+        """New urgency: copy its policy and restart the clock from now (keeping an accepted case accepted)."""
+        policy = self._copy_policy(case)
+        d = fresh_deadlines(policy, now)
+        case.ack_due_at, case.resolve_due_at = d.ack_due_at, d.resolve_due_at
+        self._rearm(case, now)
+
+    def _hand_to(
+        self,
+        s: Session,
+        case: Case,
+        owner: Person,
+        trigger: str,
+        now: datetime,
+        *,
+        actor: Person | None,
+        fresh_policy: bool,
+        note: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> CaseEvent:
+        """Give the case to ``owner`` via ``trigger`` (assign/escalate/reassign/reopen) with fresh deadlines."""
+        previous = case.owner
+        case.owner = owner
+        case.owner_id = owner.id
+        policy = self._copy_policy(case) if (fresh_policy or not case.policy) else self.case_policy(case)
+        self._set_fresh_deadlines(case, policy, now)
+        payload = {
+            "owner_id": owner.id,
+            "owner_name": owner.name,
+            "previous_owner_id": previous.id if previous is not None else None,
+            "ack_due_at": iso(case.ack_due_at),
+            "resolve_due_at": iso(case.resolve_due_at),
+            **(data or {}),
+        }
+        return self._transition(s, case, trigger, now, actor=actor, note=note, data=payload)
+
+    def _escalate(
+        self, s: Session, case: Case, target: Person, now: datetime, *, actor: Person | None, reason: str,
+        note: str | None = None,
+    ) -> CaseEvent:
+        old = case.owner
+        case.escalation_level = (case.escalation_level or 0) + 1
+        case.accepted_at = None
+        event = self._hand_to(
+            s, case, target, "escalate", now, actor=actor, fresh_policy=False, note=note,
+            data={"reason": reason, "level": case.escalation_level},
+        )
+        notify(
+            s, now=now, kind=Kind.case_escalated, recipients=[case.reporter_id, old, target], case=case,
+            event=event, card=True,
+            payload={"reason": reason, "note": note, "from_owner": person_ref(old), "to_owner": person_ref(target),
+                     "by": person_ref(actor), "automatic": actor is None},
+            exclude=[actor.id] if actor is not None else (),
+        )
+        return event
+
+    def _alert_if_urgent(self, s: Session, case: Case, event: CaseEvent, now: datetime) -> None:
+        if case.urgency != Urgency.urgent:
+            return
+        notify(
+            s,
+            now=now,
+            kind=Kind.urgent_alert,
+            recipients=self.router.urgent_alert_recipients(s, case.unit_id),
+            case=case,
+            event=event,
+            card=True,
+            exclude=[case.owner_id],
+        )
+
+    def _first_assignment(self, s: Session, case: Case, owner: Person, now: datetime, actor: Person | None) -> None:
+        event = self._hand_to(s, case, owner, "assign", now, actor=actor, fresh_policy=True)
+        notify(s, now=now, kind=Kind.case_assigned, recipients=[owner], case=case, event=event, card=True)
+        notify(
+            s,
+            now=now,
+            kind=Kind.case_received,
+            recipients=[case.reporter_id],
+            case=case,
+            event=event,
+            payload={
+                "urgency": _v(case.urgency),
+                "category": case.category,
+                "owner": person_ref(owner),
+                "needs_review": bool(case.needs_review),
+            },
+        )
+        self._alert_if_urgent(s, case, event, now)

@@ -1,0 +1,209 @@
+"""A report comes in: ``file_report`` stores it first (its own transaction), then triage and routing run in a
+second one; a failure there is recorded on the case and the admins are told, never raised to the reporter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from storage.models import Attachment, Case, CaseEvent, CaseState, Household, Person, Urgency
+from workflows.cases.queries import CaseQueries
+from workflows.errors import ConcurrentUpdate, NotFound, NotPermitted, ValidationError
+from workflows.notifications import Kind, notify
+from workflows.routing import active_admins
+from workflows.views import CaseView
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AudioIn:
+    """A voice note / audio file as received (bytes are stored with the case)."""
+
+    content: bytes
+    mime_type: str | None = None
+    duration_s: float | None = None
+    kind: str = "voice"  # voice | audio | video_note
+    telegram_file_id: str | None = None
+    filename: str | None = None
+
+
+class CaseReporting(CaseQueries):
+    """Reports in: store first, then triage and route (or record why routing failed)."""
+
+    def file_report(
+        self,
+        reporter_id: int,
+        *,
+        text: str | None = None,
+        audio: AudioIn | None = None,
+        source_key: str | None = None,
+        language: str | None = None,
+        household_id: int | None = None,
+    ) -> CaseView:
+        """Store a report (commit), then — for text — triage and route it in a second transaction.
+        The same ``source_key`` always yields the same case (no second case, no second notification)."""
+        text = (text or "").strip() or None
+        if text is None and audio is None:
+            raise ValidationError("a report needs text or audio", code="empty_report")
+        if audio is not None and not audio.content:
+            raise ValidationError("the audio is empty", code="empty_audio")
+        if source_key is not None:
+            existing = self._existing(source_key, reporter_id)
+            if existing is not None:
+                return existing
+        now = self.clock.now()
+        try:
+            with self.db.session() as s:
+                reporter = self._person(s, reporter_id)
+                if not reporter.active:
+                    raise NotPermitted(f"{reporter.name} is not active", params={"action": "report"})
+                if household_id is not None and s.get(Household, household_id) is None:
+                    raise NotFound(f"no household {household_id}", code="household_not_found")
+                unit = reporter.unit
+                case = Case(
+                    source_key=source_key,
+                    reporter_id=reporter.id,
+                    unit_id=reporter.unit_id,
+                    household_id=household_id,
+                    state=CaseState.reported,
+                    language=language or reporter.speech_language or (unit.default_language if unit else None) or "zh",
+                    text=text,
+                    transcript_status="pending" if audio is not None else None,
+                    urgency=Urgency.general,
+                    category="other",
+                    created_at=now,
+                    updated_at=now,
+                )
+                s.add(case)
+                s.flush()
+                event = self._event(
+                    s,
+                    case,
+                    now,
+                    "reported",
+                    actor=reporter,
+                    to_state="reported",
+                    note=text,
+                    data={"source": "voice" if audio is not None else "text", "source_key": source_key},
+                )
+                if audio is not None:
+                    s.add(self._attachment(case, event, audio, now))
+                case_id = case.id
+        except IntegrityError:
+            if source_key is not None:  # a concurrent delivery of the same update won the insert
+                existing = self._existing(source_key, reporter_id)
+                if existing is not None:
+                    return existing
+            raise
+        if text is not None:
+            self._triage_and_route(case_id)
+        return self.get_case(case_id, reporter_id)
+
+    def _existing(self, source_key: str, viewer_id: int) -> CaseView | None:
+        with self.db.session() as s:
+            case = s.scalars(select(Case).where(Case.source_key == source_key)).first()
+            if case is None:
+                return None
+            viewer = s.get(Person, viewer_id)
+            return self._view(s, case, viewer, self.clock.now())
+
+    @staticmethod
+    def _attachment(case: Case, event: CaseEvent | None, audio: AudioIn, now: datetime) -> Attachment:
+        return Attachment(
+            case_id=case.id,
+            event_id=event.id if event is not None else None,
+            kind=audio.kind,
+            mime_type=audio.mime_type,
+            filename=audio.filename,
+            size=len(audio.content),
+            sha256=hashlib.sha256(audio.content).hexdigest(),
+            duration_s=audio.duration_s,
+            content=audio.content,
+            telegram_file_id=audio.telegram_file_id,
+            created_at=now,
+        )
+
+    def _triage_and_route(self, case_id: int, *, needs_review: bool = False) -> None:
+        """Triage + route a stored ``reported`` case. Never raises: a failure is recorded on the case and the
+        admins are told; a case someone else routed meanwhile is left alone."""
+        now = self.clock.now()
+        stage = "triage"
+        triage: dict[str, Any] | None = None
+        try:
+            with self.db.session() as s:
+                case = self._case(s, case_id)
+                if case.state != CaseState.reported:
+                    return
+                triage = self._triage_fields(case, needs_review=needs_review)
+                self._apply_triage(case, triage)
+                self._event(s, case, now, "triaged", data=triage)
+                stage = "routing"
+                owner = self.router.owner_for(s, case.unit_id, case.category)
+                self._first_assignment(s, case, owner, now, actor=None)
+        except (StaleDataError, ConcurrentUpdate):
+            log.info("case %s was routed concurrently; leaving it", case_id)
+        except Exception as exc:  # noqa: BLE001 - recorded on the case and reported to a human
+            log.exception("case %s: %s failed", case_id, stage)
+            self._record_routing_failure(case_id, stage, exc, triage)
+
+    def _triage_fields(self, case: Case, *, needs_review: bool) -> dict[str, Any]:
+        text = (case.text or "").strip()
+        if needs_review or not text:
+            # An untranscribed voice note could be an emergency: never let it wait a week.
+            return {"urgency": "priority", "category": "other", "confidence": 0.0, "cues": [], "model": None,
+                    "needs_review": True}
+        result = self.classifier.classify(text, case.language)
+        return {
+            "urgency": result.urgency,
+            "category": result.category,
+            "confidence": result.confidence,
+            "cues": result.why(),
+            "model": result.model,
+            "needs_review": False,
+        }
+
+    @staticmethod
+    def _apply_triage(case: Case, triage: Mapping[str, Any]) -> None:
+        case.urgency = Urgency(triage["urgency"])
+        case.category = triage["category"]
+        case.triage_confidence = triage["confidence"]
+        case.triage_cues = list(triage["cues"])
+        case.triage_model = triage["model"]
+        case.needs_review = bool(triage["needs_review"])
+
+    def _record_routing_failure(self, case_id: int, stage: str, exc: Exception, triage: dict[str, Any] | None) -> None:
+        now = self.clock.now()
+        try:
+            with self.db.session() as s:
+                case = self._case(s, case_id)
+                if triage is not None and case.state == CaseState.reported:
+                    self._apply_triage(case, triage)
+                code = getattr(exc, "code", type(exc).__name__)
+                event = self._event(
+                    s, case, now, "routing_failed", note=str(exc)[:2000], data={"stage": stage, "error_code": code}
+                )
+                admins = active_admins(s)
+                if not admins:
+                    log.error("case %s could not be routed and there is no active admin to tell", case_id)
+                notify(
+                    s,
+                    now=now,
+                    kind=Kind.routing_failed,
+                    recipients=admins,
+                    case=case,
+                    event=event,
+                    card=True,
+                    payload={"stage": stage, "error": str(exc)[:500], "error_code": code},
+                )
+        except Exception:  # pragma: no cover - the database itself is failing; the log is all we have
+            log.exception("case %s: could not even record the %s failure", case_id, stage)

@@ -1,0 +1,139 @@
+"""The transcription worker's side of a voice report: the transcript arrives (then triage + route, or a re-triage
+that only raises urgency), or the attempt failed (after the last one the case is routed for a human to listen).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import Attachment, Case, CaseEvent, CaseState, Urgency
+from workflows import lifecycle
+from workflows.cases.plumbing import _v
+from workflows.cases.reporting import CaseReporting
+from workflows.errors import NotFound
+from workflows.notifications import Kind, notify
+from workflows.policy import URGENCY_ORDER
+from workflows.views import AUDIO_KINDS, CaseView
+
+MAX_TRANSCRIPTION_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class PendingTranscription:
+    case_id: int
+    attachment_id: int
+    language: str
+    attempts: int
+    mime_type: str | None
+
+
+class CaseVoice(CaseReporting):
+    """Transcripts in for voice reports, failures recorded, pending work listed for restart."""
+
+    def attach_transcript(
+        self, case_id: int, text: str, *, model: str | None = None, language: str | None = None
+    ) -> CaseView:
+        """Store a voice note's transcript and triage + route the case ("" → routed with needs_review). On a
+        case already routed (after failed attempts) it re-triages, raising urgency only upward."""
+        text = (text or "").strip()
+        now = self.clock.now()
+        route = False
+        with self._tx(case_id) as s:
+            case = self._case(s, case_id)
+            if case.transcript_status in ("done", "empty"):
+                return self._view(s, case, case.reporter, now)  # already attached (e.g. retried after restart)
+            if text:
+                case.text = f"{case.text}\n{text}" if case.text else text
+            case.transcript_status = "done" if text else "empty"
+            case.transcript_error = None
+            if language:
+                case.language = language
+            case.updated_at = now
+            event = self._event(
+                s, case, now, "transcript", note=text or None,
+                data={"model": model, "language": case.language, "chars": len(text)},
+            )
+            if case.state == CaseState.reported:
+                route = True
+            elif text and _v(case.state) in lifecycle.ACTIVE_STATES:
+                self._retriage_routed(s, case, event, now)
+        if route:
+            self._triage_and_route(case_id, needs_review=not text)
+        return self._system_view(case_id)
+
+    def _retriage_routed(self, s: Session, case: Case, event: CaseEvent, now: datetime) -> None:
+        result = self.classifier.classify(case.text or "", case.language)
+        old_urgency = _v(case.urgency)
+        upgraded = URGENCY_ORDER.index(result.urgency) < URGENCY_ORDER.index(old_urgency)
+        if case.category == "other":
+            case.category = result.category
+        case.triage_confidence = result.confidence
+        case.triage_cues = result.why()
+        case.triage_model = result.model
+        case.needs_review = False
+        if upgraded:
+            case.urgency = Urgency(result.urgency)
+            self._redeadline(case, now)
+        retriage = self._event(
+            s, case, now, "triaged",
+            data={"urgency": _v(case.urgency), "category": case.category, "confidence": result.confidence,
+                  "model": result.model, "upgraded_from": old_urgency if upgraded else None},
+        )
+        notify(s, now=now, kind=Kind.transcript_ready, recipients=[case.owner_id], case=case, event=event, card=True)
+        if upgraded and case.urgency == Urgency.urgent:
+            self._alert_if_urgent(s, case, retriage, now)
+
+    def transcription_failed(self, case_id: int, error: str, *, retryable: bool) -> CaseView:
+        """Record a failed transcription; after the last attempt (or a permanent error) route the case with
+        ``needs_review`` so the official listens to the audio."""
+        now = self.clock.now()
+        route = False
+        with self._tx(case_id) as s:
+            case = self._case(s, case_id)
+            if case.transcript_status in ("done", "empty"):
+                return self._view(s, case, case.reporter, now)
+            case.transcript_attempts = (case.transcript_attempts or 0) + 1
+            case.transcript_error = (error or "")[:2000]
+            give_up = not retryable or case.transcript_attempts >= MAX_TRANSCRIPTION_ATTEMPTS
+            if give_up:
+                case.transcript_status = "failed"
+            case.updated_at = now
+            self._event(
+                s, case, now, "transcription_failed", note=case.transcript_error,
+                data={"attempt": case.transcript_attempts, "retryable": retryable, "gave_up": give_up},
+            )
+            route = give_up and case.state == CaseState.reported
+        if route:
+            self._triage_and_route(case_id, needs_review=True)
+        return self._system_view(case_id)
+
+    def pending_transcriptions(self) -> list[PendingTranscription]:
+        """Voice cases still waiting for a transcript (the bot re-queues these at start-up)."""
+        with self.db.session() as s:
+            rows = s.execute(
+                select(Case.id, Case.language, Case.transcript_attempts, Attachment.id, Attachment.mime_type)
+                .join(Attachment, Attachment.case_id == Case.id)
+                .where(Case.transcript_status == "pending", Attachment.kind.in_(AUDIO_KINDS))
+                .order_by(Case.id, Attachment.id)
+            ).all()
+        seen: set[int] = set()
+        result = []
+        for cid, lang, attempts, aid, mime in rows:
+            if cid not in seen:
+                seen.add(cid)
+                result.append(PendingTranscription(cid, aid, lang, attempts or 0, mime))
+        return result
+
+    def audio_of(self, case_id: int, attachment_id: int | None = None) -> tuple[bytes, str | None]:
+        """The bytes and mime type of the case's (first, or given) audio attachment."""
+        with self.db.session() as s:
+            q = select(Attachment.content, Attachment.mime_type).where(Attachment.case_id == case_id)
+            q = q.where(Attachment.id == attachment_id) if attachment_id else q.where(Attachment.kind.in_(AUDIO_KINDS))
+            row = s.execute(q.order_by(Attachment.id).limit(1)).first()
+        if row is None:
+            raise NotFound(f"case #{case_id} has no audio", code="audio_not_found", params={"case_id": case_id})
+        return bytes(row[0]), row[1]
