@@ -127,3 +127,45 @@ async def test_real_model_transcribes_real_clip(fake_telegram, sample_org, datab
         await app.stop()
         await app.shutdown()
         await app.post_shutdown(app)
+
+
+async def test_official_resolves_by_voice_note(bot_harness: Harness, transcriber: ScriptedTranscriber) -> None:
+    """Officials answer "how was it resolved?" by voice: the note is transcribed and reaches the reporter."""
+    h = bot_harness
+    worker = await h.register("P1111")
+    leader = await h.register("P110")
+    await worker.send_text("加措家的低保材料还没批下来 想问问进度")
+    receipt = await worker.wait_for_message(lambda m: "已记下" in m.content)
+    case_id = case_number(receipt.content)
+    ping = await leader.wait_for_message(lambda m: f"#{case_id}" in m.content)
+    await leader.press(ping, f"res:{case_id}")
+    await leader.wait_for_message(lambda m: "说明" in m.content)
+
+    note = fake_ogg("resolution")
+    transcriber.texts[note] = "材料已经交到乡民政所了 下周批下来"
+    await leader.send_voice(note, duration=4)
+    resolved = await worker.wait_for_message(lambda m: "已办结" in m.content)
+    assert "下周批下来" in resolved.content
+    assert h.cases.get_case(case_id, h.person_id("P1111")).state == "resolved"
+    assert transcriber.calls[-1] == (len(note), "zh")
+
+
+async def test_official_voice_note_that_cannot_be_understood_keeps_the_question_open(
+    bot_harness: Harness, transcriber: ScriptedTranscriber
+) -> None:
+    h = bot_harness
+    worker = await h.register("P1111")
+    leader = await h.register("P110")
+    await worker.send_text("加措家的低保材料还没批下来 想问问进度")
+    receipt = await worker.wait_for_message(lambda m: "已记下" in m.content)
+    case_id = case_number(receipt.content)
+    ping = await leader.wait_for_message(lambda m: f"#{case_id}" in m.content)
+    await leader.press(ping, f"res:{case_id}")
+    await leader.wait_for_message(lambda m: "说明" in m.content)
+
+    await leader.send_voice(b"not audio at all", duration=2)
+    await leader.wait_for_message(lambda m: f"#{case_id}" not in m.content or "文字" in m.content)
+    assert h.cases.get_case(case_id, h.person_id("P110")).state == "assigned"  # nothing half-done
+    await leader.send_text("已经处理好了")
+    resolved = await worker.wait_for_message(lambda m: "已办结" in m.content)
+    assert "已经处理好了" in resolved.content
