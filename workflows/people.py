@@ -20,7 +20,7 @@ from storage.models import InviteCode, Person, Role
 from workflows.errors import DomainError, NotFound, NotPermitted, ValidationError
 from workflows.outbox import release_for_recipient
 from workflows.ports import Clock
-from workflows.routing import in_subtree
+from workflows.routing import active_admins, in_subtree
 from workflows.views import PersonView, person_view
 
 INVITE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
@@ -70,10 +70,7 @@ class PeopleService:
 
     def admins(self) -> list[PersonView]:
         with self.db.session() as s:
-            people = s.scalars(
-                select(Person).where(Person.role == Role.admin, Person.active.is_(True)).order_by(Person.id)
-            ).all()
-            return [person_view(s, p) for p in people]
+            return [person_view(s, p) for p in active_admins(s)]
 
     def create_invite(
         self, person: str | int, created_by: int | None = None, ttl: timedelta | None = timedelta(days=7)
