@@ -111,7 +111,7 @@ async def test_real_model_transcribes_real_clip(fake_telegram, sample_org, datab
     await app.updater.start_polling(poll_interval=0, timeout=1)
     await app.start()
     try:
-        h = Harness(fake_telegram, app, services, clock, sample_org, None)
+        h = Harness(fake_telegram, app, services, clock, sample_org, None, config)
         worker = await h.register("P1111")
         leader = await h.register("P110")
         await worker.send_voice(clip_path.read_bytes(), duration=6)
