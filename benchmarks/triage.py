@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=5, help="classify each report N times, keep the fastest"
     )
     parser.add_argument(
-        "--no-learned", action="store_true", help="rules only (no n-gram second opinion), to see its share"
+        "--no-learned", action="store_true", help="rules only (no learned model), to see its share"
     )
     args = parser.parse_args(argv)
 

@@ -28,7 +28,7 @@ def test_new_category_can_be_urgent():
 
 
 def test_override_group_weight_and_extend_terms():
-    base = default_classifier()
+    base = default_classifier({"learned": False})  # the rules alone (the model calls bare 冒烟 urgent)
     assert base.classify("冒烟", "zh").urgency != "urgent"
     clf = default_classifier({"groups": {"smoke": {"urgent": 3.0, "zh": ["黑烟滚滚"]}}})
     assert clf.classify("冒烟", "zh").urgency == "urgent"
@@ -37,12 +37,15 @@ def test_override_group_weight_and_extend_terms():
 
 
 def test_thresholds():
-    strict = default_classifier({"urgent_threshold": 10.0})
+    # the rules' own threshold (the model's blend threshold lives in model.npz)
+    strict = default_classifier({"urgent_threshold": 10.0, "learned": False})
     assert strict.classify("房子着火了", "zh").urgency != "urgent"
 
 
 def test_extra_traps_and_markers():
-    clf = default_classifier({"traps": {"zh": ["火焰山"]}, "markers": {"past_zh": ["大前年"]}})
+    clf = default_classifier(
+        {"traps": {"zh": ["火焰山"]}, "markers": {"past_zh": ["大前年"]}, "learned": False}
+    )
     assert clf.classify("火焰山那边", "zh").cues == ()
     assert clf.classify("大前年着火的那家", "zh").urgency != "urgent"
 
@@ -82,6 +85,6 @@ def test_replacement_lexicon_file(tmp_path):
         '[[group]]\nname = "only"\ncategory = "safety"\nweight = 2.0\nurgent = 3.0\nzh = ["狼来了"]\n',
         encoding="utf-8",
     )
-    clf = default_classifier({"lexicon": str(path)})
+    clf = default_classifier({"lexicon": str(path), "learned": False})  # the rules alone
     assert clf.classify("狼来了", "zh").urgency == "urgent"
     assert clf.classify("着火了", "zh").urgency == "general"  # the shipped cues are gone

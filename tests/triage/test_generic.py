@@ -1,5 +1,5 @@
 """Generic harm semantics (lexicon "generic harm semantics" section), the borderline -> priority rule and
-the learned second opinion.
+the shipped model setting (the model itself: test_model.py).
 
 The sentences are new phrasings that appear in no data file: they check that a *concept* (a victim of
 something, a crash, something swallowed, someone stuck, an attack, a zoonosis sign, a mob) makes a
@@ -9,19 +9,16 @@ alone (``learned = false``) so these tests say what the rules generalise to, not
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from workflows.triage import TriageConfigError, default_classifier
-from workflows.triage.learned import NgramNaiveBayes, ngrams
-from workflows.triage.rules import LEARNED_CUE, RulesClassifier
+from workflows.triage.rules import RulesClassifier
 
 
 @pytest.fixture(scope="module")
 def rules() -> RulesClassifier:
     classifier = default_classifier({"learned": False})
-    assert isinstance(classifier, RulesClassifier) and classifier.second_opinion is None
+    assert isinstance(classifier, RulesClassifier) and classifier.model is None
     return classifier
 
 
@@ -87,52 +84,21 @@ def test_harm_priority_threshold_is_a_setting():
     assert strict.classify(text, "zh").urgency == "general"
 
 
-# ------------------------------------------------------------------ learned second opinion
-def toy_model() -> NgramNaiveBayes:
-    texts = ["快来人啊 出大事了"] * 6 + ["想问一下补贴的事"] * 6
-    return NgramNaiveBayes.fit(texts, [True] * 6 + [False] * 6)
-
-
-def test_ngrams_ignore_spaces_and_cover_tibetan():
-    assert ngrams("着 火") == ngrams("着火") == {"着", "火", "着火"}
-    assert "ཆུ" in ngrams("ཆུ་ལ་ལྷུང")
-
-
-def test_model_raises_only_and_says_so(tmp_path):
-    path = tmp_path / "m.json"
-    path.write_text(toy_model().to_json(), encoding="utf-8")
-    clf = default_classifier({"learned": str(path), "learned_threshold": 1.0})
-    raised = clf.classify("出大事了 快来人啊", "zh")
-    assert raised.urgency == "urgent"
-    assert [c for c in raised.cues if c.text == LEARNED_CUE and c.target == "urgent"]
-    assert clf.classify("房子着火了", "zh").urgency == "urgent"  # never lowers the rules
-    assert clf.classify("想问一下补贴的事", "zh").urgency == "general"
-
-
-def test_model_does_not_overrule_cancelled_context(tmp_path):
-    path = tmp_path / "m.json"
-    texts = ["着火了 快来"] * 6 + ["想问补贴"] * 6
-    path.write_text(NgramNaiveBayes.fit(texts, [True] * 6 + [False] * 6).to_json(), encoding="utf-8")
-    clf = default_classifier({"learned": str(path), "learned_threshold": 0.5})
-    assert clf.classify("没有着火 快来看看", "zh").urgency != "urgent"
-
-
-def test_model_round_trips_and_is_shipped():
-    model = toy_model()
-    again = NgramNaiveBayes.from_json(model.to_json())
-    assert again.logit("出大事了") == pytest.approx(model.logit("出大事了"), abs=0.01)
+# ------------------------------------------------------------------ shipped model settings
+def test_model_is_shipped_and_trained_on_every_file():
     shipped = default_classifier()
-    assert isinstance(shipped, RulesClassifier) and shipped.second_opinion is not None
-    assert "reports-holdout2.jsonl" not in shipped.second_opinion.trained_on
-    assert "reports-holdout3.jsonl" not in shipped.second_opinion.trained_on
+    assert isinstance(shipped, RulesClassifier) and shipped.model is not None
+    assert "triage-train/part-c.jsonl" in shipped.model.trained_on
 
 
-@pytest.mark.parametrize("bad", [3, "/no/such/model.json"])
+@pytest.mark.parametrize("bad", [3, "/no/such/model.npz"])
 def test_bad_learned_setting_names_the_key(bad):
     with pytest.raises(TriageConfigError, match=r"^triage\.learned"):
         default_classifier({"learned": bad})
 
 
-def test_wrong_model_kind_is_rejected():
-    with pytest.raises(ValueError):
-        NgramNaiveBayes.from_json(json.dumps({"kind": "other", "weights": {}, "bias": 0}))
+def test_wrong_model_file_is_rejected(tmp_path):
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"not a model")
+    with pytest.raises(TriageConfigError, match=r"^triage\.learned"):
+        default_classifier({"learned": str(path)})

@@ -19,10 +19,13 @@ DATA = ROOT / "tests" / "data"
 
 
 @pytest.mark.parametrize("name", ["reports-dev.jsonl", "reports-extra.jsonl"])
-def test_meets_targets(clf, name):
+def test_meets_targets(clf, shipped, name):
     reports = load_reports(DATA / name)
     assert len(reports) >= 50
-    ev = evaluate(clf, reports)
+    for classifier in (clf, shipped):  # rules alone, and the shipped rules+model blend
+        ev = evaluate(classifier, reports)
+        assert ev.meets_targets(with_speed=False) == [], format_evaluation(ev, show_misses=True)
+    ev = evaluate(shipped, reports)
     assert ev.meets_targets(with_speed=False) == [], format_evaluation(ev, show_misses=True)
 
 

@@ -9,7 +9,7 @@ knows which line to fix.
 [triage]
 urgent_threshold = 2.5                  # any key of the lexicon's [settings]
 lexicon = "/etc/lianhu/lexicon.toml"     # optional: replace the shipped lexicon file
-learned = true                          # n-gram second opinion (raises only); false, or a model path
+learned = true                          # rules+model blend (model.npz); false = rules only, or a model path
 
 [triage.categories.wildlife]            # new (or existing) category with its own cues
 zh = ["雪豹", "棕熊进村"]

@@ -45,7 +45,8 @@ class Settings:
     # Borderline harm: an urgent score at or above this (but below urgent_threshold) gives "priority"
     # (4 h acknowledgement) on its own, so an uncertain emergency cannot wait in "general" for a week.
     harm_priority_threshold: float = 1.0
-    # The learned second opinion (learned.py) raises a report to "urgent" above this log-odds.
+    # Unused since the NB second opinion was replaced by model.npz (its threshold lives in the model
+    # file); kept so existing configs that set it still load.
     learned_threshold: float = 5.0
     min_category_score: float = 0.75
     negation_gap: int = 3

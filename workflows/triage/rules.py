@@ -17,8 +17,8 @@ Decisions (kept conservative because a missed emergency is the worst error):
   something swallowed, someone stuck, an attack, zoonosis signs, a mob) are each below the urgent
   threshold; harm + immediacy, or two harm concepts, reach it. An urgent score >= harm_priority_threshold
   alone gives "priority" (4 h), so an uncertain emergency cannot sit in "general".
-- Optional learned second opinion (learned.py): may raise to "urgent", never lower, never on a report
-  whose urgent cues the context cancelled (the model cannot read negation or tense).
+- Optional learned model (model.py, model.npz): the rules' verdict is blended with a char n-gram
+  logistic regression (``model.combine``; weights chosen by leave-one-file-out CV, see README.md).
 - Category precedence (``_precedence``, lexicon ``[[precedence]]``): where two categories both fire and
   the sums cannot see the cause ("暴雪把牛棚压塌了" is a disaster, not a collapse), a named rule decides
   and shows in "why"; a category resting only on a past or negated emergency yields to a present request.
@@ -33,15 +33,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from workflows.triage.base import Cue, TriageResult
-from workflows.triage.learned import NgramNaiveBayes
 from workflows.triage.lexicon import Group, Lexicon
 from workflows.triage.matcher import BO_NEGATORS, Match, Matcher, match_syllables
+from workflows.triage.model import TriageModel, combine
 from workflows.triage.text import HARD, SOFT, is_tibetan, split_syllables, to_units, zh_string
 
 ALL_CLEAR = "all clear: "
 CONTEXT_NOTES = "context:"
 URGENCY_SCALE = 0.6  # logistic scale of the urgency confidence, in score points
-LEARNED_CUE = "n-gram model"
 PRECEDENCE_CUE = "rule: "
 PAST_ASPECT = "过"  # 着过火 / 滑坡过: experienced, not happening
 NOT_PAST_AFTER = set("来去不得")
@@ -71,9 +70,9 @@ class RulesClassifier:
 
     name = "rules"
 
-    def __init__(self, lexicon: Lexicon, second_opinion: NgramNaiveBayes | None = None) -> None:
+    def __init__(self, lexicon: Lexicon, model: TriageModel | None = None) -> None:
         self.lexicon = lexicon
-        self.second_opinion = second_opinion
+        self.model = model
         self.settings = lexicon.settings
         self.categories = lexicon.categories
         self.matcher = Matcher(lexicon)
@@ -88,7 +87,10 @@ class RulesClassifier:
         if not any(u not in (HARD, SOFT) for u in units):
             return TriageResult("general", "other", 0.0, (), self.name, 0.0, 0.0)
         ctx = Context(units, zh_string(units), self.matcher.find(units))
-        return self._score(ctx)
+        result = self._score(ctx)
+        if self.model is not None:
+            result = combine(text, result, self.model)
+        return result
 
     # ------------------------------------------------------------------ scoring
     def _score(self, ctx: Context) -> TriageResult:
@@ -178,22 +180,6 @@ class RulesClassifier:
         cues = self._cues(ctx, live, dead, notes)
         if rule:
             cues = (*cues, Cue(f"{PRECEDENCE_CUE}{rule}", best, 0.0, False, f"category precedence: {rule}"))
-        # An urgent cue cancelled by negation / past / hypothetical / resolution: the n-gram model cannot
-        # read that context ("ས་ཡོམ་བྱུང་མེད" = no earthquake), so it must not overrule it.
-        cancelled = any(
-            groups[g].urgent > 0 and not notes[id(m)].startswith(CONTEXT_NOTES)
-            for g, ms in dead.items()
-            for m in ms
-        )
-        if urgency != "urgent" and self.second_opinion is not None and not cancelled:
-            # raise only, never lower; the category stays the rules' (see learned.py for why)
-            log_odds = self.second_opinion.logit(ctx_text(ctx))
-            if log_odds > s.learned_threshold:
-                urgency = "urgent"
-                urgency_confidence = 1.0 / (1.0 + math.exp(-(log_odds - s.learned_threshold)))
-                confidence = round(min(urgency_confidence, category_confidence), 3)
-                note = f"learned second opinion: log-odds {log_odds:.1f} > {s.learned_threshold:g}"
-                cues = (*cues, Cue(LEARNED_CUE, "urgent", round(log_odds, 2), False, note))
         return TriageResult(
             urgency,
             best,
@@ -421,12 +407,6 @@ class RulesClassifier:
 
     def _blocked(self, ctx: Context, m: Match, words: tuple[str, ...]) -> bool:
         return any(b <= m.start and m.start - b <= 1 for a, b in self._occurrences(ctx, words))
-
-
-def ctx_text(ctx: Context) -> str:
-    """The report as the n-gram model saw it in training: units joined (spaces and symbols dropped, which
-    the model's own normalisation drops too)."""
-    return "".join(u for u in ctx.units if u not in (HARD, SOFT))
 
 
 def breadth(matches: list[Match]) -> float:
