@@ -41,11 +41,11 @@ from bot.dedupe import UpdateDeduplicator
 from bot.delivery import TelegramDelivery
 from bot.handlers import buttons, export, language, officials, registration, reporting, worker
 from bot.handlers.common import BotContext, Limits, lang_for, person_of
-from bot.i18n import DEFAULT_LANGUAGE, UI_LANGUAGES, t
+from bot.i18n import DEFAULT_LANGUAGE, UI_LANGUAGES, set_configured_labels, t
 from bot.voice import TranscriptionPool, VoicePipeline
 from transcription.base import Transcriber
 from workflows.durations import parse_duration
-from workflows.outbox import OutboxDispatcher
+from workflows.outbox import OutboxDispatcher, release_waiting_for_user
 from workflows.ports import Clock
 from workflows.scheduler import CaseScheduler, DueWork
 
@@ -138,8 +138,31 @@ async def _error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> 
         log.info("could not tell the user about the error: %s", exc)
 
 
+async def _release_waiting(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Anyone who writes to the bot (a message, a command, a button) no longer blocks it: notifications that
+    waited for them (``DeliveryError.waiting_for_user``) go out now instead of at the next 6-hour step."""
+    if not isinstance(update, Update) or update.effective_user is None:
+        return
+    bc = context.application.bot_data["lianhu"]
+
+    def release(user_id: int) -> int:
+        with bc.db.session() as s:
+            return release_waiting_for_user(s, user_id, bc.clock.now())
+
+    try:
+        released = await asyncio.to_thread(release, update.effective_user.id)
+    except Exception:  # never in the way of handling the update itself
+        log.exception("could not release notifications waiting for user %s", update.effective_user.id)
+        return
+    if released:
+        log.info("user %s wrote to the bot again: %d waiting notification(s) released", update.effective_user.id,
+                 released)
+        bc.kick()
+
+
 def add_handlers(app: Application, dedupe: UpdateDeduplicator) -> None:
     app.add_handler(TypeHandler(Update, dedupe.check), group=-100)
+    app.add_handler(TypeHandler(Update, _release_waiting), group=-90)
     app.add_handler(CommandHandler("start", registration.start))
     app.add_handler(CommandHandler("invite", registration.invite))
     app.add_handler(CommandHandler("help", registration.help_command))
@@ -248,7 +271,11 @@ def build_application(config: Any, services: Any, *, clock: Clock | None = None,
         tick_seconds=config.scheduler.tick_seconds, outbox_seconds=outbox.tick_seconds,
         lease_seconds=config.scheduler.lease_seconds,
     )
-    pipeline = VoicePipeline(services.case_service, pool, kick=lambda: None)
+    async def fetch(file_id: str) -> bytes:  # a recording whose first download failed (bot/voice.py)
+        tg_file = await app.bot.get_file(file_id)
+        return bytes(await tg_file.download_as_bytearray())
+
+    pipeline = VoicePipeline(services.case_service, pool, kick=lambda: None, fetch=fetch)
     background = Background(scheduler, pipeline, dispatcher)
     pipeline.kick = background.kick
     window = (config.routing or {}).get("reporter_open_case_window", "30m")
@@ -258,6 +285,7 @@ def build_application(config: Any, services: Any, *, clock: Clock | None = None,
         followup_window=parse_duration(window), deep_link=config.bot.deep_link,
     )
     app.bot_data["lianhu"] = bc
+    set_configured_labels("category", config.bot.category_labels)
     app.bot_data["background"] = background
     app.bot_data["dispatcher"] = dispatcher
     add_handlers(app, UpdateDeduplicator(services.db, clock))

@@ -16,6 +16,7 @@ MAX_BYTES = 64
 # verb -> pattern its argument must match (None: no argument allowed)
 _ARG_NONE = None
 _WORD = r"[a-z_]{1,20}"
+_CATEGORY = r"[a-z][a-z0-9_]{0,31}"  # like [triage.categories.<name>] (at most 32 characters)
 _INT = r"\d{1,10}"
 
 VERBS: dict[str, str | None] = {
@@ -24,6 +25,7 @@ VERBS: dict[str, str | None] = {
     "res": _ARG_NONE,  # resolve -> asks for a note
     "esc": _ARG_NONE,  # escalate -> asks for a reason
     "rsg": _ARG_NONE,  # reassign -> shows people
+    "rpg": _INT,  # reassign -> page <arg> of the people list
     "rto": _INT,  # reassign to person <arg>
     "rej": _ARG_NONE,  # reject -> asks for a reason
     "dup": _ARG_NONE,  # duplicate -> asks for the earlier case number and a reason
@@ -34,7 +36,7 @@ VERBS: dict[str, str | None] = {
     "nfx": _ARG_NONE,  # not fixed -> reopen
     "add": _ARG_NONE,  # add details -> next message
     "cat": _ARG_NONE,  # choose category
-    "scat": _WORD,  # set category <arg>
+    "scat": _CATEGORY,  # set category <arg>
     "urg": _ARG_NONE,  # choose urgency
     "surg": _WORD,  # set urgency <arg>
     "keep": _ARG_NONE,  # follow-up: keep it with case <id>

@@ -74,7 +74,8 @@ class BotConfig:
     webhook_secret: str | None = field(default=None, repr=False)  # read from the env variable named above
     base_url: str | None = None  # self-hosted Bot API server, e.g. "http://127.0.0.1:8081/bot"
     base_file_url: str | None = None  # e.g. "http://127.0.0.1:8081/file/bot"; lets the bot fetch > 20 MB
-    admins: tuple[int, ...] = ()
+    # Button/card labels for categories added in [triage] (or to rename shipped ones): category -> {lang: text}.
+    category_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     default_ui_language: str = "zh"
     concurrent_updates: int = 8
 
@@ -198,10 +199,34 @@ def _url(where: str, value: Any) -> str | None:
     return text
 
 
-def _admins(where: str, value: Any) -> tuple[int, ...]:
-    if not isinstance(value, list) or any(isinstance(v, bool) or not isinstance(v, int) for v in value):
-        raise ConfigError(f"{where}: expected a list of Telegram user ids (numbers), e.g. [123456789], got {value!r}")
-    return tuple(value)
+def _no_longer_used(hint: str) -> Callable[[str, Any], None]:
+    """A key old config files may still have: stop with what to do instead (never silently ignore it)."""
+
+    def convert(where: str, value: Any) -> None:
+        raise ConfigError(f"{where}: no longer used; {hint}")
+
+    return convert
+
+
+def _category_labels(where: str, value: Any) -> dict[str, dict[str, str]]:
+    """``wildlife = "野生动物"`` (every language) or ``wildlife = { zh = "野生动物", bo = "...", en = "Wildlife" }``."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f'{where}: expected a table like {{ wildlife = {{ zh = "野生动物", en = "Wildlife" }} }}')
+    labels: dict[str, dict[str, str]] = {}
+    for category, raw in value.items():
+        key = f"{where}.{category}"
+        if isinstance(raw, str) and raw.strip():
+            labels[category] = {lang: raw.strip() for lang in UI_LANGUAGES}
+        elif isinstance(raw, Mapping) and raw:
+            unknown = sorted(set(raw) - set(UI_LANGUAGES))
+            if unknown:
+                raise ConfigError(f"{key}.{unknown[0]}: unknown language (known: {', '.join(UI_LANGUAGES)})")
+            if any(not isinstance(v, str) or not v.strip() for v in raw.values()):
+                raise ConfigError(f"{key}: every label must be a non-empty string in quotes")
+            labels[category] = {lang: text.strip() for lang, text in raw.items()}
+        else:
+            raise ConfigError(f'{key}: expected a label in quotes or a table {{ zh = "...", bo = "...", en = "..." }}')
+    return labels
 
 
 # ------------------------------------------------------------------------------------------ sections
@@ -226,6 +251,8 @@ def _bot(table: Any, env: Mapping[str, str]) -> BotConfig:
         username = username.removeprefix("@")
         if not _USERNAME_RE.match(username):
             raise ConfigError(f"bot.username: {username!r} is not a Telegram bot username (e.g. lianhu_demo_bot)")
+    s.get("admins", None, _no_longer_used("give people the admin role in people.csv (they get delivery-failure "
+                                          "and routing notices in Telegram once registered)"))
     mode = s.get("mode", d.mode, _choice("polling", "webhook"))
     webhook_url = s.get("webhook_url", None, _url)
     secret_env = s.get("webhook_secret_env", d.webhook_secret_env, _str) or d.webhook_secret_env
@@ -247,7 +274,7 @@ def _bot(table: Any, env: Mapping[str, str]) -> BotConfig:
         webhook_secret=secret,
         base_url=s.get("base_url", None, _url),
         base_file_url=s.get("base_file_url", None, _url),
-        admins=s.get("admins", (), _admins),
+        category_labels=s.get("category_labels", {}, _category_labels),
         default_ui_language=s.get("default_ui_language", d.default_ui_language, _choice(*UI_LANGUAGES)),
         concurrent_updates=s.get("concurrent_updates", d.concurrent_updates, _int(1, 256)),
     )
@@ -343,7 +370,23 @@ def _policy(table: Any) -> dict[str, Any]:
     return policy
 
 
-def _routing(table: Any) -> dict[str, Any]:
+def _categories(triage: Mapping[str, Any]) -> tuple[str, ...]:
+    """The categories the classifier knows with this ``[triage]`` table (shipped + added), checked here so a
+    bad triage table also stops start-up with its key."""
+    from workflows.triage.config import build_lexicon
+    from workflows.triage.lexicon import TriageConfigError
+
+    try:
+        categories = build_lexicon(dict(triage)).categories
+    except TriageConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    for name in categories:
+        if len(name) > 32:  # it travels in inline-button data (at most 64 bytes)
+            raise ConfigError(f"triage.categories.{name}: at most 32 characters")
+    return tuple(categories)
+
+
+def _routing(table: Any, categories: tuple[str, ...]) -> dict[str, Any]:
     routing = _table("routing", table)
     unknown = sorted(set(routing) - set(DEFAULT_ROUTING))
     if unknown:
@@ -352,12 +395,11 @@ def _routing(table: Any) -> dict[str, Any]:
     where = "routing.department_for_category"
     if not isinstance(mapping, Mapping):
         raise ConfigError(f'{where}: expected a table like {{ medical = "health" }}, got {mapping!r}')
-    from workflows.triage.base import DEFAULT_CATEGORIES
-
     for category, department in mapping.items():
-        if category not in DEFAULT_CATEGORIES:
+        if category not in categories:
             raise ConfigError(
-                f"{where}.{category}: unknown category (known: {', '.join(DEFAULT_CATEGORIES)})"
+                f"{where}.{category}: unknown category (known: {', '.join(categories)}; "
+                "add new ones under [triage.categories.<name>])"
             )
         if not isinstance(department, str) or not department.strip():
             raise ConfigError(f"{where}.{category}: expected a department name in quotes, e.g. \"health\"")
@@ -409,15 +451,21 @@ def config_from_dict(raw: Mapping[str, Any], env: Mapping[str, str] = os.environ
     unknown = sorted(set(raw) - set(_SECTIONS))
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown section (known: {', '.join(_SECTIONS)})")
+    triage = _table("triage", raw.get("triage", {}))
+    categories = _categories(triage)
+    bot = _bot(raw.get("bot", {}), env)
+    for category in bot.category_labels:
+        if category not in categories:
+            raise ConfigError(f"bot.category_labels.{category}: unknown category (known: {', '.join(categories)})")
     return Config(
-        bot=_bot(raw.get("bot", {}), env),
+        bot=bot,
         database=_database(raw.get("database", {}), env),
         scheduler=_scheduler(raw.get("scheduler", {})),
         outbox=_outbox(raw.get("outbox", {})),
         logging=_logging(raw.get("logging", {})),
         policy=_policy(raw.get("policy", {})),
-        routing=_routing(raw.get("routing", {})),
-        triage=_table("triage", raw.get("triage", {})),
+        routing=_routing(raw.get("routing", {}), categories),
+        triage=triage,
         transcription=_table("transcription", raw.get("transcription", {})),
         source=source,
     )

@@ -6,16 +6,26 @@ committed with the state change, so a 429, a 500, a dropped connection or a cras
 only renders and sends, and translates Telegram's failures into :class:`DeliveryError`:
 
 - ``RetryAfter`` (429) → transient with ``retry_after``;
-- ``Forbidden`` (blocked the bot, deactivated) and ``BadRequest`` (chat not found, a message Telegram will
-  never accept) → permanent: retrying cannot help, the admins are told;
+- ``Forbidden`` "bot was blocked by the user" / "can't initiate conversation" → ``waiting_for_user``: the
+  outbox retries in long steps, tells the admins once and sends at once when the person writes again;
+- other ``Forbidden`` (user deactivated, kicked from a group) and ``BadRequest`` (chat not found, a message
+  Telegram will never accept) → permanent: retrying cannot help, the admins are told;
 - ``TimedOut``/``NetworkError`` (incl. 5xx) and anything else from Telegram → transient.
+
+Never sent twice: a notification may take several Telegram calls (a long card in pieces; the recording, then
+the full card). Each call is a *step*; when one fails, the steps already done travel back to the outbox in
+``DeliveryError.progress`` and come back in the payload (``PROGRESS_KEY``), so the retry sends only the rest.
 
 Rendering happens at delivery time in the *recipient's* language, with buttons from what the recipient may
 do *now* (``CaseView.allowed_actions``): a reminder delivered after the case was accepted elsewhere shows the
 current state, not stale buttons.
 
 Voice: when a case has audio, officials get the original recording (sendVoice with the stored bytes) with the
-card as caption, so they can listen even when transcription failed. The worker's "transcribing…" message is
+card as caption, so they can listen even when transcription failed. If Telegram refuses the voice message
+(400, e.g. the official's privacy settings forbid voice messages: ``VOICE_MESSAGES_FORBIDDEN``) the recording
+goes as a document instead, and if that is refused too, the card goes as text with its buttons and a line
+saying the recording is kept with the case. A recording whose bytes could not be downloaded yet is sent by its
+Telegram ``file_id``. The worker's "transcribing…" message is
 edited in place with the result (the ``case_received`` notification) instead of sending a second message.
 """
 
@@ -35,8 +45,9 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from bot import keyboards as kb
 from bot import render
 from bot.i18n import normalize, t
-from bot.textsplit import MAX_CAPTION, clip, split_message
+from bot.textsplit import MAX_CAPTION, clip, split_message, utf16_len
 from workflows.errors import DomainError
+from workflows.outbox import PROGRESS_KEY
 from workflows.ports import DeliveryError
 from workflows.views import CaseView
 
@@ -69,6 +80,8 @@ def as_delivery_error(exc: TelegramError) -> DeliveryError:
     if isinstance(exc, RetryAfter):
         return DeliveryError(f"429 flood control: {exc}", retry_after=retry_seconds(exc))
     if isinstance(exc, Forbidden):
+        if is_blocked(exc):
+            return DeliveryError(f"blocked: {exc.message}", waiting_for_user=True)
         return DeliveryError(f"forbidden: {exc.message}", permanent=True)
     if isinstance(exc, BadRequest):
         return DeliveryError(f"bad request: {exc.message}", permanent=True)
@@ -77,6 +90,18 @@ def as_delivery_error(exc: TelegramError) -> DeliveryError:
     if isinstance(exc, NetworkError):
         return DeliveryError(f"network/server error: {exc.message}")
     return DeliveryError(f"telegram error: {exc}")
+
+
+def is_blocked(exc: TelegramError) -> bool:
+    """403 because of the person (blocked the bot, never opened it) — it ends when they write to the bot."""
+    text = str(exc.message).lower()
+    return isinstance(exc, Forbidden) and ("blocked" in text or "initiate conversation" in text)
+
+
+def chat_gone(exc: TelegramError) -> bool:
+    """A 400 about the chat itself: no other way of sending can help."""
+    text = str(exc.message).lower()
+    return "chat not found" in text or "chat_id is empty" in text or "peer_id_invalid" in text
 
 
 def _ref_name(ref: Any, lang: str) -> str:
@@ -157,6 +182,13 @@ def compose(kind: str, payload: Mapping[str, Any], lang: str, recipient_id: int,
         if view is not None and view.reporter.id == recipient_id:
             return Outgoing(text)
         return official(text, audio=False)
+    if kind == "transcription_retry_failed":  # to the official who pressed "retry transcription"
+        key = "n.retry_transcription_empty" if p.get("outcome") == "empty" else "n.retry_transcription_failed"
+        return official(t(lang, key, case_id=cid, error=clip(str(p.get("error") or ""), 200)), audio=False)
+    if kind == "delivery_failed" and p.get("blocked"):
+        rec = p.get("recipient") or {}
+        return Outgoing(t(lang, "n.recipient_blocked", recipient=_ref_name(rec, lang), kind=p.get("failed_kind"),
+                          case_id=cid if cid is not None else "-", until=render.local_time(p.get("retry_until"))))
     if kind == "delivery_failed":
         rec = p.get("recipient") or {}
         return Outgoing(t(lang, "n.delivery_failed", recipient=_ref_name(rec, lang), kind=p.get("failed_kind"),
@@ -191,30 +223,43 @@ class TelegramDelivery:
         if chat_id is None:
             raise DeliveryError("recipient has no Telegram chat", permanent=True)
         lang = normalize(getattr(notification, "language", None))
+        payload = notification.payload or {}
         view = await self._view(notification.case_id, notification.recipient_id)
-        out = compose(notification.kind, notification.payload or {}, lang, notification.recipient_id, view)
+        out = compose(notification.kind, payload, lang, notification.recipient_id, view)
+        saved = payload.get(PROGRESS_KEY)
+        progress: dict[str, Any] = dict(saved) if isinstance(saved, Mapping) else {}
+        progress.setdefault("done", 0)
+        before = dict(progress)
         try:
-            if notification.kind == "case_received" and notification.case_id in self.voice_placeholders:
+            fresh = progress["done"] == 0 and "audio" not in progress
+            if fresh and notification.kind == "case_received" and notification.case_id in self.voice_placeholders:
                 ref = await self._edit_placeholder(notification.case_id, out)
                 if ref is not None:
                     return ref
             if out.with_audio and view is not None:
-                ref = await self._send_with_audio(chat_id, view.id, out)
+                ref = await self._send_with_audio(chat_id, view.id, out, lang, progress)
                 if ref is not None:
                     return ref
-            return await self.send_text(chat_id, out.text, out.keyboard)
+            return await self.send_text(chat_id, out.text, out.keyboard, progress=progress)
         except TelegramError as exc:
-            raise as_delivery_error(exc) from exc
+            error = as_delivery_error(exc)
+            if progress != before:  # some parts went out (or the way of sending changed): remember it
+                error.progress = progress
+            raise error from exc
 
-    async def send_text(self, chat_id: int, text: str, keyboard: InlineKeyboardMarkup | None = None) -> str:
-        """Send ``text`` split to Telegram's limit; the keyboard goes on the last piece. Returns "chat:msg"."""
+    async def send_text(self, chat_id: int, text: str, keyboard: InlineKeyboardMarkup | None = None, *,
+                        progress: dict[str, Any] | None = None) -> str:
+        """Send ``text`` split to Telegram's limit; the keyboard goes on the last piece. Returns "chat:msg".
+        ``progress["done"]`` pieces were sent by an earlier attempt and are skipped; it is advanced per piece."""
+        progress = progress if progress is not None else {}
         pieces = split_message(text)
-        msg = None
-        for i, piece in enumerate(pieces):
+        ref = progress.get("ref")
+        for i in range(int(progress.get("done", 0)), len(pieces)):
             last = i == len(pieces) - 1
-            msg = await self.bot.send_message(chat_id, piece, reply_markup=keyboard if last else None)
-        assert msg is not None
-        return f"{chat_id}:{msg.message_id}"
+            msg = await self.bot.send_message(chat_id, pieces[i], reply_markup=keyboard if last else None)
+            ref = f"{chat_id}:{msg.message_id}"
+            progress.update(done=i + 1, ref=ref)
+        return ref or f"{chat_id}:"
 
     async def _edit_placeholder(self, case_id: int, out: Outgoing) -> str | None:
         chat_id, message_id = self.voice_placeholders[case_id]
@@ -229,18 +274,50 @@ class TelegramDelivery:
         self.voice_placeholders.pop(case_id, None)
         return f"{chat_id}:{message_id}"
 
-    async def _send_with_audio(self, chat_id: int, case_id: int, out: Outgoing) -> str | None:
-        """The original recording with the card as caption (one call, so a retry never half-sends)."""
-        try:
-            audio, mime = await asyncio.to_thread(self.cases.audio_of, case_id)
-        except DomainError:
-            return None
-        caption = clip(out.text, MAX_CAPTION)
-        if (mime or "audio/ogg") in VOICE_MIME:
-            msg = await self.bot.send_voice(chat_id, audio, caption=caption, reply_markup=out.keyboard)
-        else:  # e.g. an MP4 video note: Telegram refuses it as a voice message
-            msg = await self.bot.send_document(chat_id, audio, filename=f"case-{case_id}", caption=caption,
-                                               reply_markup=out.keyboard)
-        if len(out.text) > MAX_CAPTION:  # the full card as text too, so nothing is cut off
-            await self.bot.send_message(chat_id, split_message(out.text)[0])
-        return f"{chat_id}:{msg.message_id}"
+    async def _send_with_audio(self, chat_id: int, case_id: int, out: Outgoing, lang: str,
+                               progress: dict[str, Any]) -> str | None:
+        """Step 1: the original recording with the card as caption (voice; a document if Telegram refuses the
+        voice; nothing if it refuses both). Then the full card as text when the caption had to be cut (every
+        piece), or — without a recording — the card with its buttons and a line saying why."""
+        mode = progress.get("audio")
+        if mode is None:  # first attempt: nothing sent yet
+            try:
+                source = await asyncio.to_thread(self.cases.audio_source, case_id)
+            except DomainError:
+                return None
+            if not source.content and not source.telegram_file_id:
+                return None
+            mode = "voice" if (source.mime_type or "audio/ogg") in VOICE_MIME else "document"
+            progress["audio"] = mode
+        if progress["done"] == 0 and mode != "text":
+            source = await asyncio.to_thread(self.cases.audio_source, case_id)
+            media: Any = source.content or source.telegram_file_id
+            caption = clip(out.text, MAX_CAPTION)
+            while mode != "text":
+                try:
+                    if mode == "voice":
+                        msg = await self.bot.send_voice(chat_id, media, caption=caption, reply_markup=out.keyboard)
+                    else:
+                        msg = await self.bot.send_document(
+                            chat_id, media, filename=source.filename or f"case-{case_id}", caption=caption,
+                            reply_markup=out.keyboard, disable_content_type_detection=True,
+                        )
+                except BadRequest as exc:
+                    if chat_gone(exc):
+                        raise
+                    log.warning("case %s: Telegram refused the recording as %s for chat %s (%s)", case_id, mode,
+                                chat_id, exc.message)
+                    mode = "document" if mode == "voice" else "text"
+                    progress.update(audio=mode, audio_error=str(exc.message)[:200])
+                    continue
+                progress.update(done=1, audio_ref=f"{chat_id}:{msg.message_id}")
+                break
+        if mode == "text":  # no recording could be attached: the card with its buttons, and say so
+            text = f"{out.text}\n{t(lang, 'n.audio_not_attached', case_id=case_id)}"
+            return await self.send_text(chat_id, text, out.keyboard, progress=progress)
+        if utf16_len(out.text) > MAX_CAPTION:  # the full card as text too, every piece, so nothing is cut off
+            pieces = split_message(out.text)
+            for i in range(int(progress["done"]) - 1, len(pieces)):
+                await self.bot.send_message(chat_id, pieces[i])
+                progress["done"] = i + 2
+        return str(progress["audio_ref"])

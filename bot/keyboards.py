@@ -86,10 +86,14 @@ def case_keyboard(
     return InlineKeyboardMarkup(_rows(buttons)) if buttons else None
 
 
-def category_keyboard(lang: str, case_id: int, current: str | None) -> InlineKeyboardMarkup:
+def category_keyboard(
+    lang: str, case_id: int, current: str | None, categories: Sequence[str] = DEFAULT_CATEGORIES
+) -> InlineKeyboardMarkup:
+    """Every category the classifier knows (``CaseService.categories``: shipped + added in ``[triage]``)."""
     buttons = [
-        InlineKeyboardButton(("• " if c == current else "") + label(lang, "category", c), callback_data=pack("scat", case_id, c))
-        for c in DEFAULT_CATEGORIES
+        InlineKeyboardButton(("• " if c == current else "") + clip(label(lang, "category", c), 30),
+                             callback_data=pack("scat", case_id, c))
+        for c in categories
     ]
     rows = _rows(buttons, 3)
     rows.append([InlineKeyboardButton(t(lang, "btn.cancel"), callback_data=pack("back", case_id))])
@@ -106,13 +110,22 @@ def urgency_keyboard(lang: str, case_id: int, current: str | None) -> InlineKeyb
     )
 
 
-def people_keyboard(lang: str, case_id: int, people: Sequence[tuple[int, str, str]]) -> InlineKeyboardMarkup:
-    """Reassign targets: (person id, name, role)."""
+def people_keyboard(
+    lang: str, case_id: int, people: Sequence[tuple[int, str, str]], *, page: int = 0, pages: int = 1
+) -> InlineKeyboardMarkup:
+    """Reassign targets of one page: (person id, name, role), then ◀ ▶ when there are more pages."""
     buttons = [
         InlineKeyboardButton(clip(f"{name} · {label(lang, 'role', role)}", 40), callback_data=pack("rto", case_id, pid))
         for pid, name, role in people
     ]
     rows = _rows(buttons, 1)
+    nav: list[InlineKeyboardButton] = []
+    if page > 0:
+        nav.append(InlineKeyboardButton(t(lang, "btn.prev"), callback_data=pack("rpg", case_id, page - 1)))
+    if page + 1 < pages:
+        nav.append(InlineKeyboardButton(t(lang, "btn.next"), callback_data=pack("rpg", case_id, page + 1)))
+    if nav:
+        rows.append(nav)
     rows.append([InlineKeyboardButton(t(lang, "btn.cancel"), callback_data=pack("cnl", case_id))])
     return InlineKeyboardMarkup(rows)
 

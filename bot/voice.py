@@ -13,6 +13,11 @@ Why this shape:
   ``needs_review`` (the official gets the original recording); a backend that is down is retried a few times
   (the domain counts attempts and gives up, routing for review). At start-up, cases still ``pending`` are
   queued again.
+- A recording Telegram would not hand over at once (getFile or the download failed) is stored without its
+  bytes; the pipeline fetches it (``fetch(file_id)``) before transcribing, a failed fetch counting as a failed,
+  retryable attempt — the same backoff, the same "route for review after the last attempt".
+- "Retry transcription" (an official's button) puts the case back to ``pending`` in the domain first, so a
+  restart in the middle still picks it up, and the official who asked is told the outcome (outbox).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -36,6 +41,10 @@ from transcription.base import (
 log = logging.getLogger(__name__)
 
 RETRY_DELAYS = (5.0, 30.0, 120.0)  # seconds before retrying an unavailable backend
+
+
+class DownloadFailed(Exception):
+    """The recording's bytes could not be fetched from Telegram (retried like an unavailable backend)."""
 
 
 class NoTranscriber(TranscriptionError):
@@ -88,16 +97,19 @@ class VoicePipeline:
         pool: TranscriptionPool,
         kick: Callable[[], None],
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        fetch: Callable[[str], Awaitable[bytes]] | None = None,
     ) -> None:
         self.cases = cases
         self.pool = pool
         self.kick = kick
         self.retry_delays = retry_delays
+        self.fetch = fetch  # file_id -> bytes (the bot's getFile + download); set by the application
         self._tasks: set[asyncio.Task[None]] = set()
         self._active: set[int] = set()  # case ids with a job queued or running
 
     def submit(self, case_id: int, audio: bytes, language: str) -> int:
-        """Queue a case's audio; returns its queue position (see :meth:`TranscriptionPool.position_if_submitted`)."""
+        """Queue a case's audio (``b""``: not downloaded yet, fetched first); returns its queue position (see
+        :meth:`TranscriptionPool.position_if_submitted`)."""
         position = self.pool.position_if_submitted()
         if case_id in self._active:
             return position
@@ -110,7 +122,11 @@ class VoicePipeline:
     async def _run(self, case_id: int, audio: bytes, language: str) -> None:
         try:
             for attempt in range(len(self.retry_delays) + 1):
-                done = await self._attempt(case_id, audio, language)
+                done = False
+                if not audio:
+                    audio, done = await self._download(case_id)
+                if audio and not done:
+                    done = await self._attempt(case_id, audio, language)
                 if done:
                     return
                 if attempt < len(self.retry_delays):
@@ -121,6 +137,32 @@ class VoicePipeline:
             log.exception("voice pipeline for case %s crashed; it stays pending and is retried at start-up", case_id)
         finally:
             self._active.discard(case_id)
+
+    async def _download(self, case_id: int) -> tuple[bytes, bool]:
+        """Fetch a recording stored without its bytes. Returns (bytes, done): on failure the attempt is recorded
+        as a retryable transcription failure (``done`` when the domain gave up and routed the case)."""
+        try:
+            source = await asyncio.to_thread(self.cases.audio_source, case_id)
+            if source.content:
+                return source.content, False
+            if self.fetch is None or not source.telegram_file_id:
+                raise DownloadFailed("no way to fetch the recording")
+            data = await self.fetch(source.telegram_file_id)
+            if not data:
+                raise DownloadFailed("Telegram returned an empty file")
+            await asyncio.to_thread(self.cases.store_audio, case_id, source.attachment_id, data)
+            log.info("case %s: fetched its recording (%d bytes) after an earlier failure", case_id, len(data))
+            return data, False
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # TelegramError, network, DownloadFailed: recorded on the case, retried
+            log.warning("case %s: could not download the recording: %s", case_id, exc)
+            view = await asyncio.to_thread(
+                self.cases.transcription_failed, case_id, f"download_failed: {type(exc).__name__}: {exc}",
+                retryable=True,
+            )
+            self.kick()
+            return b"", view.transcript_status != "pending"
 
     async def _attempt(self, case_id: int, audio: bytes, language: str) -> bool:
         """One transcription attempt; True when the case no longer waits for a transcript."""
@@ -151,17 +193,22 @@ class VoicePipeline:
         self.kick()
         return True
 
-    async def retry(self, case_id: int, language: str) -> int:
-        """Transcribe a case's stored audio again (an official's "Retry transcription" button)."""
-        audio, _mime = await asyncio.to_thread(self.cases.audio_of, case_id)
-        return self.submit(case_id, audio, language)
+    async def retry(self, case_id: int, language: str, requested_by: int | None = None) -> int:
+        """Transcribe a case's stored audio again (an official's "Retry transcription" button). With
+        ``requested_by`` the domain first puts the case back to ``pending`` (survives a restart) and that
+        person is told the outcome."""
+        if requested_by is not None:
+            view = await asyncio.to_thread(self.cases.request_transcription_retry, case_id, requested_by)
+            language = view.language
+        source = await asyncio.to_thread(self.cases.audio_source, case_id)
+        return self.submit(case_id, source.content, language)
 
     async def resume_pending(self) -> int:
         """Queue every case still waiting for a transcript (after a restart)."""
         pending = await asyncio.to_thread(self.cases.pending_transcriptions)
         for p in pending:
             try:
-                audio, _mime = await asyncio.to_thread(self.cases.audio_of, p.case_id, p.attachment_id)
+                audio = (await asyncio.to_thread(self.cases.audio_source, p.case_id, p.attachment_id)).content
             except Exception:
                 log.exception("case %s: could not load its audio to resume transcription", p.case_id)
                 continue

@@ -76,7 +76,7 @@ def test_no_file_gives_the_documented_defaults(tmp_path: Path, monkeypatch: pyte
     monkeypatch.chdir(tmp_path)  # no ./config.toml here
     config = load_config(env={})
     assert config.source is None
-    assert config.bot.token is None and config.bot.mode == "polling" and config.bot.admins == ()
+    assert config.bot.token is None and config.bot.mode == "polling" and config.bot.category_labels == {}
     assert config.database.url == f"sqlite:///{tmp_path / 'data' / 'lianhu.sqlite3'}"
     assert config.routing["department_for_category"] == DEFAULT_DEPARTMENT_FOR_CATEGORY
     assert config.routing["department_for_category"]["medical"] == "health"
@@ -129,7 +129,6 @@ username = "@lianhu_demo_bot"
 mode = "webhook"
 webhook_url = "https://example.org/tg"
 webhook_secret_env = "MY_SECRET"
-admins = [111, 222]
 base_url = "http://127.0.0.1:8081/bot"
 [database]
 url = "postgresql://lianhu@db.example/lianhu"
@@ -146,7 +145,7 @@ level = "debug"
     assert config.source == path
     assert config.bot.token == TOKEN and config.bot.username == "lianhu_demo_bot"
     assert config.bot.deep_link("XYZ") == "https://t.me/lianhu_demo_bot?start=XYZ"
-    assert config.bot.webhook_secret == "abc-123" and config.bot.admins == (111, 222)
+    assert config.bot.webhook_secret == "abc-123"
     assert config.database.url == "postgresql+psycopg://lianhu:s3cr%3At%40@db.example/lianhu"
     assert "s3cr" not in config.database.safe_url and "s3cr" not in repr(config)
     assert TOKEN not in repr(config)
@@ -196,7 +195,11 @@ def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
         ('[bot]\nmode = "webhook"\n', "bot.webhook_url: required when bot.mode = \"webhook\""),
         ('[bot]\nwebhook_port = "80"\n', "bot.webhook_port: expected a whole number, got '80'"),
         ("[bot]\nwebhook_port = 70000\n", "bot.webhook_port: 70000 is out of range"),
-        ('[bot]\nadmins = ["me"]\n', "bot.admins: expected a list of Telegram user ids"),
+        ("[bot]\nadmins = [111]\n",
+         "bot.admins: no longer used; give people the admin role in people.csv"),
+        ('[bot.category_labels]\nwildlife = "野生动物"\n', "bot.category_labels.wildlife: unknown category"),
+        ('[bot.category_labels]\nmedical = { fr = "médical" }\n', "bot.category_labels.medical.fr: unknown language"),
+        ('[triage.categories.wildlife]\nzh = []\n', "triage.categories.wildlife: needs at least one cue"),
         ('[bot]\ntoken = "hello"\n', "bot.token: does not look like a bot token"),
         ('[bot]\nusername = "a b"\n', "bot.username: 'a b' is not a Telegram bot username"),
         ('[bot]\nbase_url = "ftp://x"\n', "bot.base_url: 'ftp://x' is not an http(s) URL"),
@@ -242,3 +245,16 @@ def test_broken_toml_names_the_file_and_line(tmp_path: Path) -> None:
 def test_config_from_dict_validates_too() -> None:
     with pytest.raises(ConfigError, match=r"^outbox\.tick_seconds: "):
         config_from_dict({"outbox": {"tick_seconds": -1}}, env={})
+
+
+def test_categories_added_in_triage_can_be_routed_and_labelled() -> None:
+    config = config_from_dict({
+        "triage": {"categories": {"wildlife": {"zh": ["雪豹下山"]}}},
+        "routing": {"department_for_category": {"wildlife": "forestry", "medical": "health"}},
+        "bot": {"category_labels": {"wildlife": {"zh": "野生动物肇事", "en": "Wildlife"}, "medical": "看病"}},
+    }, env={})
+    assert config.routing["department_for_category"]["wildlife"] == "forestry"
+    assert config.bot.category_labels["wildlife"] == {"zh": "野生动物肇事", "en": "Wildlife"}
+    assert config.bot.category_labels["medical"] == {"zh": "看病", "bo": "看病", "en": "看病"}
+    with pytest.raises(ConfigError, match=r"^routing\.department_for_category\.wildlife: unknown category"):
+        config_from_dict({"routing": {"department_for_category": {"wildlife": "forestry"}}}, env={})

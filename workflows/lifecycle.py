@@ -10,6 +10,8 @@ file is up to date).
 
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
 
 from transitions import Machine
@@ -128,5 +130,30 @@ def write_state_chart(path: Path = STATE_CHART_PATH) -> Path:
     return path
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m workflows.lifecycle [--out PATH] [--check]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m workflows.lifecycle",
+        description="Write the case state chart (Mermaid + transition table) generated from workflows/lifecycle.py.",
+    )
+    parser.add_argument("--out", type=Path, default=STATE_CHART_PATH,
+                        help="where to write it (default: docs/state-chart.md)")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if the file is missing or out of date (for CI)")
+    args = parser.parse_args(argv)
+    if args.check:
+        try:
+            current = args.out.read_text(encoding="utf-8")
+        except OSError:
+            current = None
+        if current != state_chart_markdown():
+            print(f"{args.out} is out of date: run python -m workflows.lifecycle --out {args.out}", file=sys.stderr)
+            return 1
+        print(f"{args.out} is up to date")
+        return 0
+    print(f"wrote {write_state_chart(args.out)}")
+    return 0
+
+
 if __name__ == "__main__":  # pragma: no cover
-    print(f"wrote {write_state_chart()}")
+    sys.exit(main())

@@ -18,9 +18,13 @@ Kinds and recipients:
 - ``case_rejected`` → reporter (and owner if someone else acted): ``reason``; ``duplicate_of`` for duplicates.
 - ``reminder`` → owner: ``due_at``, ``overdue`` bool, ``stage`` ack|resolve.
 - ``triage_corrected`` → owner when someone else corrected: old/new urgency and category.
-- ``transcript_ready`` → owner when a voice note's transcript arrives after the case was routed.
+- ``transcript_ready`` → owner when a voice note's transcript arrives after the case was routed; also to an
+  official who pressed "retry transcription" (card).
+- ``transcription_retry_failed`` → that official when the retry failed again or came out empty: ``outcome``
+  failed|empty, ``error``.
 - ``details_added`` → owner (or reporter when an official adds a note): ``text``, ``has_audio``.
-- ``delivery_failed`` → admins: a notification finally failed (never sent about a delivery_failed).
+- ``delivery_failed`` → admins: a notification finally failed (never sent about a delivery_failed); with
+  ``blocked: true`` (``permanent: false``, ``retry_until``) once when a recipient's block first holds one up.
 - ``routing_failed`` → admins: a case could not be triaged/routed; it is stored in ``reported``.
 - ``processing_failed`` → admins: the scheduler could not process a due case (one notice per due instant).
 """
@@ -52,6 +56,7 @@ class Kind(enum.StrEnum):
     reminder = "reminder"
     triage_corrected = "triage_corrected"
     transcript_ready = "transcript_ready"
+    transcription_retry_failed = "transcription_retry_failed"
     details_added = "details_added"
     delivery_failed = "delivery_failed"
     routing_failed = "routing_failed"

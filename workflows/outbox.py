@@ -13,6 +13,13 @@ Delivery guarantees:
 - A recipient with no Telegram chat bound yet is not an error to spin on: the row stays ``pending`` and is
   retried every ``no_chat_retry`` (attempts are not spent); redeeming an invite makes that person's rows due at
   once (see :func:`release_for_recipient`). After ``no_chat_give_up`` it is marked ``failed`` and admins told.
+- A recipient who blocked the bot (``DeliveryError(waiting_for_user=True)``) is treated the same way: retried
+  every ``blocked_retry`` without spending attempts, admins told once at the first block (a ``delivery_failed``
+  with ``blocked`` and ``permanent: false``), released as soon as the person writes to the bot again
+  (:func:`release_waiting_for_user`), failed and reported after ``blocked_give_up``.
+- A multi-part delivery (a long card in pieces, a voice note then the full text) that fails half-way reports
+  how far it got (``DeliveryError.progress``); the progress is kept in the payload under :data:`PROGRESS_KEY`
+  and handed back to the port on the retry, so a part is never sent twice.
 """
 
 from __future__ import annotations
@@ -35,6 +42,10 @@ log = logging.getLogger(__name__)
 
 DELIVERY_FAILED = "delivery_failed"
 NO_CHAT_ERROR = "no_telegram_chat: the recipient has not linked a Telegram chat yet"
+#: ``last_error`` of a row waiting because the recipient blocked the bot (the port's message follows).
+BLOCKED_PREFIX = "waiting_for_user: "
+#: Payload key holding a half-done multi-part delivery's progress (see :class:`workflows.ports.DeliveryError`).
+PROGRESS_KEY = "_delivery"
 
 
 def enqueue(
@@ -81,6 +92,26 @@ def release_for_recipient(session: Session, recipient_id: int, now: datetime) ->
     return result.rowcount or 0
 
 
+def release_waiting_for_user(session: Session, telegram_user_id: int, now: datetime) -> int:
+    """The person behind ``telegram_user_id`` wrote to the bot (so they no longer block it): make their
+    notifications that waited for that due now. Cheap enough to call on every incoming update."""
+    person_id = session.scalar(select(Person.id).where(Person.telegram_user_id == telegram_user_id))
+    if person_id is None:
+        return 0
+    result = session.execute(
+        update(Notification)
+        .where(
+            Notification.recipient_id == person_id,
+            Notification.status == NotificationStatus.pending,
+            Notification.last_error.like(BLOCKED_PREFIX + "%"),
+            Notification.next_attempt_at > now,
+        )
+        .values(next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
 @dataclass(frozen=True)
 class OutboxItem:
     """Detached snapshot handed to the delivery port (satisfies ``workflows.ports.OutboxMessage``)."""
@@ -109,6 +140,8 @@ class OutboxDispatcher:
         backoff_max: timedelta = timedelta(hours=1),
         no_chat_retry: timedelta = timedelta(hours=6),
         no_chat_give_up: timedelta = timedelta(days=3),
+        blocked_retry: timedelta = timedelta(hours=6),
+        blocked_give_up: timedelta = timedelta(days=3),
     ) -> None:
         self.db = db
         self.clock = clock
@@ -118,6 +151,8 @@ class OutboxDispatcher:
         self.backoff_max = backoff_max
         self.no_chat_retry = no_chat_retry
         self.no_chat_give_up = no_chat_give_up
+        self.blocked_retry = blocked_retry
+        self.blocked_give_up = blocked_give_up
 
     # -- public ---------------------------------------------------------------------------------------------
 
@@ -132,7 +167,8 @@ class OutboxDispatcher:
             try:
                 ref = await self.port.deliver(item)
             except DeliveryError as exc:
-                await asyncio.to_thread(self._failed, item, str(exc), exc.permanent, exc.retry_after)
+                await asyncio.to_thread(self._failed, item, str(exc), exc.permanent, exc.retry_after,
+                                        progress=exc.progress, waiting_for_user=exc.waiting_for_user)
             except Exception as exc:  # a renderer bug must not stall the outbox; retried, then reported
                 log.exception("delivering notification %s (%s) crashed", item.id, item.kind)
                 await asyncio.to_thread(self._failed, item, f"{type(exc).__name__}: {exc}", False, None)
@@ -219,11 +255,17 @@ class OutboxDispatcher:
         factor = 2 ** max(0, attempts - 1)
         return min(self.backoff_max, self.backoff_base * factor)
 
-    def _failed(self, item: OutboxItem, error: str, permanent: bool, retry_after: float | None) -> None:
+    def _failed(self, item: OutboxItem, error: str, permanent: bool, retry_after: float | None, *,
+                progress: dict[str, Any] | None = None, waiting_for_user: bool = False) -> None:
         now = self.clock.now()
         with self.db.session() as s:
             n = s.get(Notification, item.id)
             if n is None:  # pragma: no cover - deleted underneath us
+                return
+            if progress is not None:  # parts already sent: the retry sends only the rest
+                n.payload = {**(n.payload or {}), PROGRESS_KEY: progress}
+            if waiting_for_user and not permanent:
+                self._blocked(s, n, now, error)
                 return
             n.last_error = error[:2000]
             if permanent or n.attempts >= self.max_attempts:
@@ -249,28 +291,63 @@ class OutboxDispatcher:
             n.status = NotificationStatus.pending
             n.next_attempt_at = now + self.no_chat_retry
 
+    def _blocked(self, s: Session, n: Notification, now: datetime, error: str) -> None:
+        """The recipient blocked the bot: wait for them (long steps, attempts not spent), tell admins once."""
+        first = not (n.last_error or "").startswith(BLOCKED_PREFIX)
+        n.attempts = max(0, n.attempts - 1)
+        n.last_error = (BLOCKED_PREFIX + error)[:2000]
+        if now - n.created_at >= self.blocked_give_up:
+            self._give_up(s, n, now, n.last_error, permanent=True)
+            return
+        n.status = NotificationStatus.pending
+        n.next_attempt_at = now + self.blocked_retry
+        log.warning("notification %s (%s) to person %s: recipient blocked the bot (%s); retry at %s",
+                    n.id, n.kind, n.recipient_id, error, n.next_attempt_at)
+        if not first or n.kind == DELIVERY_FAILED:
+            return
+        already_waiting = s.scalar(
+            select(Notification.id).where(
+                Notification.recipient_id == n.recipient_id,
+                Notification.id != n.id,
+                Notification.status == NotificationStatus.pending,
+                Notification.last_error.like(BLOCKED_PREFIX + "%"),
+            ).limit(1)
+        )
+        if already_waiting is None:  # the first notification held up by this block: tell the admins once
+            self._tell_admins(s, n, now, error, permanent=False, blocked=True)
+
     def _give_up(self, s: Session, n: Notification, now: datetime, error: str, *, permanent: bool) -> None:
         n.status = NotificationStatus.failed
         log.error("notification %s (%s to person %s) failed for good after %d attempt(s): %s",
                   n.id, n.kind, n.recipient_id, n.attempts, error)
         if n.kind == DELIVERY_FAILED:  # never report a failed failure report: no loops
             return
+        self._tell_admins(s, n, now, error, permanent=permanent)
+
+    def _tell_admins(self, s: Session, n: Notification, now: datetime, error: str, *, permanent: bool,
+                     blocked: bool = False) -> None:
         recipient = s.get(Person, n.recipient_id)
+        payload: dict[str, Any] = {
+            "case_id": n.case_id,
+            "notification_id": n.id,
+            "failed_kind": n.kind,
+            "recipient": {"id": n.recipient_id, "name": recipient.name if recipient else None},
+            "attempts": n.attempts,
+            "permanent": permanent,
+            "error": error[:500],
+        }
+        if blocked:
+            payload["blocked"] = True
+            payload["retry_until"] = (n.created_at + self.blocked_give_up).isoformat()
         for admin in active_admins(s):
+            if blocked and admin.id == n.recipient_id:  # they blocked the bot: a notice to them cannot arrive
+                continue
             enqueue(
                 s,
                 recipient_id=admin.id,
                 kind=DELIVERY_FAILED,
                 case_id=n.case_id,
-                payload={
-                    "case_id": n.case_id,
-                    "notification_id": n.id,
-                    "failed_kind": n.kind,
-                    "recipient": {"id": n.recipient_id, "name": recipient.name if recipient else None},
-                    "attempts": n.attempts,
-                    "permanent": permanent,
-                    "error": error[:500],
-                },
-                dedupe_key=f"{DELIVERY_FAILED}:{n.id}:{admin.id}",
+                payload=payload,
+                dedupe_key=f"{DELIVERY_FAILED}:{'blocked:' if blocked else ''}{n.id}:{admin.id}",
                 now=now,
             )

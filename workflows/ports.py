@@ -41,14 +41,22 @@ class FakeClock:
 
 
 class DeliveryError(Exception):
-    """Raised by a DeliveryPort. ``permanent`` failures (user blocked the bot, no chat bound) are not
-    retried forever; transient ones are retried with backoff (``retry_after`` seconds when the transport
-    says so, e.g. Telegram's 429)."""
+    """Raised by a DeliveryPort. ``permanent`` failures (account deleted, chat gone) are not retried;
+    transient ones are retried with backoff (``retry_after`` seconds when the transport says so, e.g.
+    Telegram's 429). ``waiting_for_user``: the recipient blocked the bot (or never opened it) — retried in
+    long steps until they write to the bot again, like a recipient without a chat.
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+    ``progress``: how far a multi-part delivery got before it failed (a JSON-able dict the port understands).
+    The outbox stores it with the notification and hands it back on the retry, so parts already sent are never
+    sent twice."""
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None,
+                 waiting_for_user: bool = False, progress: dict | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+        self.waiting_for_user = waiting_for_user
+        self.progress = progress
 
 
 @runtime_checkable

@@ -17,6 +17,7 @@ from bot.handlers.cards import card_keyboard, refresh_card
 from bot.handlers.common import call, ctx_of, error_text, lang_for, require_person, safe_answer, safe_edit
 from bot.handlers.language import on_language_button
 from bot.handlers.officials import on_official_button, show_cases
+from bot.handlers.reporting import on_retry_transcription
 from bot.handlers.worker import on_reporter_button, show_my
 from bot.i18n import label, t
 from workflows.errors import ConcurrentUpdate, DomainError, InvalidTransition, NotFound, NotPermitted
@@ -25,7 +26,7 @@ from workflows.views import CaseView, PersonView
 log = logging.getLogger(__name__)
 
 REPORTER_VERBS = frozenset({"cfm", "nfx", "add", "cat", "urg", "scat", "surg", "keep", "new"})
-OFFICIAL_VERBS = frozenset({"acc", "res", "esc", "rsg", "rto", "rej", "dup", "ack", "rtr", "cnl", "view", "back"})
+OFFICIAL_VERBS = frozenset({"acc", "res", "esc", "rsg", "rpg", "rto", "rej", "dup", "ack", "rtr", "cnl", "view", "back"})
 
 
 async def stale(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, view: CaseView,
@@ -65,6 +66,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await safe_answer(update)
             await show_cases(update, context, person, "overdue" if which == "overdue" else "open", int(page or 0),
                              edit=True)
+        elif cb.verb == "rtr":
+            await on_retry_transcription(update, context, person, cb.case_id)
         elif cb.verb in REPORTER_VERBS:
             await on_reporter_button(update, context, person, cb)
         elif cb.verb in OFFICIAL_VERBS:

@@ -150,6 +150,8 @@ def error_text(lang: str, exc: DomainError, *, state: str | None = None) -> str:
         return t(lang, "reg.person_bound")
     if code in ("empty_report", "empty_audio"):
         return t(lang, "report.empty")
+    if code in ("unknown_category", "unknown_urgency"):  # forged or outdated button data
+        return t(lang, "err.unknown_choice")
     if code == "same_owner":
         return t(lang, "err.same_owner")
     if code == "duplicate_of_self":

@@ -29,6 +29,8 @@ from bot.handlers.reporting import clear_prompt, set_prompt
 from bot.i18n import t
 from workflows.views import PersonView
 
+REASSIGN_PAGE = 8  # people per page of the reassign list (one per row, big enough for a thumb)
+
 # verb -> (domain action it leads to, question to ask)
 PROMPTS = {
     "res": ("resolve", "prompt.resolve"),
@@ -111,18 +113,27 @@ async def on_official_button(update: Update, context: ContextTypes.DEFAULT_TYPE,
         set_prompt(context, cb.verb, case_id)
         await safe_answer(update)
         await reply(update, t(lang, question, case_id=case_id), kb.cancel_keyboard(lang, case_id))
-    elif cb.verb == "rsg":
+    elif cb.verb in ("rsg", "rpg"):  # the list of people, or another page of it (edited in place)
         view = await call(bc.cases.get_case, case_id, person.id)
         if not {"reassign", "assign"} & set(view.allowed_actions):
             await stale(update, context, person, view, action="reassign")
             return
         people = await call(bc.cases.jurisdiction_people, person.id)
-        choices = [(p.id, p.name, p.role) for p in people if view.owner is None or p.id != view.owner.id][:20]
+        choices = [(p.id, p.name, p.role) for p in people if view.owner is None or p.id != view.owner.id]
         await safe_answer(update)
         if not choices:
             await reply(update, t(lang, "prompt.reassign_none"))
             return
-        await reply(update, t(lang, "prompt.reassign", case_id=case_id), kb.people_keyboard(lang, case_id, choices))
+        pages = -(-len(choices) // REASSIGN_PAGE)
+        page = min(int(cb.arg or 0), pages - 1)
+        shown = choices[page * REASSIGN_PAGE : (page + 1) * REASSIGN_PAGE]
+        text = (t(lang, "prompt.reassign_page", case_id=case_id, page=page + 1, pages=pages) if pages > 1
+                else t(lang, "prompt.reassign", case_id=case_id))
+        keyboard = kb.people_keyboard(lang, case_id, shown, page=page, pages=pages)
+        if cb.verb == "rsg":
+            await reply(update, text, keyboard)
+        else:
+            await safe_edit(update, text, keyboard)
     elif cb.verb == "rto":
         target = int(cb.arg or 0)
         current = await call(bc.cases.get_case, case_id, person.id)
@@ -134,13 +145,6 @@ async def on_official_button(update: Update, context: ContextTypes.DEFAULT_TYPE,
         owner = view.owner.name if view.owner else ""
         await safe_answer(update, t(lang, "done.reassign", case_id=case_id, owner=owner))
         await safe_edit(update, t(lang, "done.reassign", case_id=case_id, owner=owner), None)
-    elif cb.verb == "rtr":
-        view = await call(bc.cases.get_case, case_id, person.id)
-        if not (kb.HANDLER_MARKERS & set(view.allowed_actions)) or not view.has_audio:
-            await stale(update, context, person, view)
-            return
-        await bc.voice.retry(case_id, view.language)
-        await safe_answer(update, t(lang, "voice.retry_queued", case_id=case_id))
     elif cb.verb == "cnl":
         clear_prompt(context)
         await safe_answer(update, t(lang, "prompt.cancelled"))

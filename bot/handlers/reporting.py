@@ -8,7 +8,9 @@ that moment, the receipt is retried — the case was never at risk. Only answers
 
 Follow-ups: a text within the configured window after an open case is *added to that case at once* (stored,
 the owner is told) and the worker gets one tap to say "no, this is a new case" instead — asking first would
-keep the text only in memory until they answer.
+keep the text only in memory until they answer. The domain re-triages the case with the follow-up and may only
+raise its urgency ("羊圈着火了" after a routine report makes the case urgent and alerts the governance centre at
+once); the answer says so.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import keyboards as kb
+from bot.handlers.cards import refresh_card
 from bot.handlers.common import (
     OFFICIAL_ROLES,
     REPORTER_ROLES,
@@ -31,13 +34,14 @@ from bot.handlers.common import (
     lang_for,
     reply,
     require_person,
+    safe_answer,
     tibetan_or_chinese,
 )
-from bot.i18n import t
+from bot.i18n import label, t
 from bot.render import report_receipt
 from workflows.cases import AudioIn
-from workflows.errors import DomainError, ValidationError
-from workflows.views import PersonView
+from workflows.errors import DomainError, NotPermitted, ValidationError
+from workflows.views import CaseView, PersonView
 
 log = logging.getLogger(__name__)
 
@@ -143,13 +147,13 @@ async def file_text_report(
     lang = lang_for(person)
     recent = await call(bc.cases.latest_open_case, person.id, bc.followup_window)
     if recent is not None:
-        await call(bc.cases.add_details, recent.id, person.id, text)
+        view = await call(bc.cases.add_details, recent.id, person.id, text)  # re-triaged: urgency only goes up
         bc.kick()
         remembered = context.chat_data.setdefault(FOLLOWUPS_KEY, {})  # type: ignore[union-attr]
         remembered[message.message_id] = text
         while len(remembered) > MAX_REMEMBERED_FOLLOWUPS:
             remembered.pop(next(iter(remembered)))
-        await reply(update, t(lang, "followup.attached", case_id=recent.id),
+        await reply(update, _followup_answer(lang, recent, view),
                     kb.followup_keyboard(lang, recent.id, message.message_id))
         return
     view = await call(bc.cases.file_report, person.id, text=text, source_key=source_key(message),
@@ -157,6 +161,14 @@ async def file_text_report(
     bc.kick()
     if view.state == "reported":  # stored but not routed (no owner found): no receipt will come from routing
         await reply(update, report_receipt(lang, view, {}, voice=False) + "\n" + t(lang, "report.no_owner"))
+
+
+def _followup_answer(lang: str, before: CaseView, after: CaseView) -> str:
+    """"Added to case #N" — and, when the follow-up made the case more urgent, say so (and who was alerted)."""
+    if after.urgency == before.urgency:
+        return t(lang, "followup.attached", case_id=before.id)
+    text = t(lang, "followup.raised", case_id=before.id, urgency=label(lang, "urgency", after.urgency))
+    return text + ("\n" + t(lang, "followup.alerted") if after.urgency == "urgent" else "")
 
 
 def _media(message: Message) -> tuple[object | None, str]:
@@ -211,12 +223,14 @@ async def on_voice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         tg_file = await media.get_file()  # type: ignore[attr-defined]
         data = bytes(await tg_file.download_as_bytearray())
-    except TelegramError as exc:
+    except Exception as exc:  # getFile or the download failed (Telegram error, network, timeout)
         log.warning("could not download voice note %s: %s", getattr(media, "file_id", "?"), exc)
-        if prompt is not None:
+        if prompt is not None:  # an answer to a question, not a report: keep the question, ask again
             set_prompt(context, *prompt)
-        await reply(update, t(lang, "voice.download_failed"))
-        return
+            await reply(update, t(lang, "voice.download_failed"))
+            return
+        # A report: store it now with the file id (nothing is lost); the pipeline fetches the bytes with backoff.
+        data = b""
     audio = AudioIn(
         content=data,
         mime_type=getattr(media, "mime_type", None) or ("video/mp4" if kind == "video_note" else "audio/ogg"),
@@ -240,6 +254,23 @@ async def on_voice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     except TelegramError as exc:  # the receipt will come as a new message via the outbox instead
         log.warning("could not send the 'transcribing' message for case %s: %s", view.id, exc)
     bc.voice.submit(view.id, data, view.language)
+
+
+async def on_retry_transcription(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, case_id: int
+) -> None:
+    """An official's "Retry transcription" button (``rtr:``): the domain puts the case back to ``pending`` (a
+    restart still picks it up), the pipeline transcribes (downloading first if it must), and the official who
+    pressed is told the outcome through the outbox: the updated card, or why it failed again."""
+    bc = ctx_of(context)
+    lang = lang_for(person)
+    view = await call(bc.cases.get_case, case_id, person.id)
+    if not (kb.HANDLER_MARKERS & set(view.allowed_actions)) or not view.has_audio:
+        raise NotPermitted(f"person {person.id} may not retry the transcription of case #{case_id}",
+                           params={"case_id": case_id, "action": "retry_transcription"})
+    await bc.voice.retry(case_id, view.language, requested_by=person.id)
+    await safe_answer(update, t(lang, "voice.retry_queued", case_id=case_id))
+    await refresh_card(update, context, person, await call(bc.cases.get_case, case_id, person.id))
 
 
 async def answer_prompt_by_voice(

@@ -68,7 +68,7 @@ async def on_reporter_button(update: Update, context: ContextTypes.DEFAULT_TYPE,
     elif cb.verb == "cat":
         view = await call(bc.cases.get_case, case_id, person.id)
         await safe_answer(update)
-        await safe_edit(update, None, kb.category_keyboard(lang, case_id, view.category))
+        await safe_edit(update, None, kb.category_keyboard(lang, case_id, view.category, bc.cases.categories))
     elif cb.verb == "urg":
         view = await call(bc.cases.get_case, case_id, person.id)
         await safe_answer(update)

@@ -15,6 +15,7 @@ than a crash; ``tests/bot/test_i18n.py`` checks that every catalogue has every k
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
@@ -76,10 +77,26 @@ def placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
+#: Labels from config (``[bot] category_labels``): (group, value) -> {lang: text}. They win over the catalogues.
+_CONFIGURED: dict[tuple[str, str], dict[str, str]] = {}
+
+
+def set_configured_labels(group: str, labels: Mapping[str, Mapping[str, str]]) -> None:
+    """Replace the configured labels of one group (the bot calls this once at start-up)."""
+    for key in [k for k in _CONFIGURED if k[0] == group]:
+        del _CONFIGURED[key]
+    for value, texts in labels.items():
+        if texts:
+            _CONFIGURED[(group, value)] = dict(texts)
+
+
 def label(lang: str | None, group: str, value: str | None) -> str:
-    """A vocabulary word (``state``, ``urgency``, ``category``, ``role``, ``speech``); unknown values are shown
-    as they are rather than as a raw key."""
+    """A vocabulary word (``state``, ``urgency``, ``category``, ``role``, ``speech``): a label from config, else
+    the catalogue; unknown values (a category added in config without a label) are shown as they are."""
     if not value:
         return t(lang, "card.nobody")
+    configured = _CONFIGURED.get((group, value))
+    if configured:
+        return configured.get(normalize(lang)) or configured.get(DEFAULT_LANGUAGE) or next(iter(configured.values()))
     key = f"{group}.{value}"
     return t(lang, key) if has(key) else value

@@ -49,7 +49,9 @@ async def test_429_and_500_on_send_message_lose_nothing(bot_harness: Harness) ->
     assert len(retried) == 2 and all(n.status == NotificationStatus.sent for n in retried)
 
 
-async def test_blocked_user_is_a_permanent_failure_reported_to_admins(bot_harness: Harness) -> None:
+async def test_blocked_official_is_waited_for_admins_told_once_and_released_when_they_write(
+    bot_harness: Harness,
+) -> None:
     h = bot_harness
     admin = await h.register("P001")
     worker = await h.register("P1111")
@@ -58,9 +60,48 @@ async def test_blocked_user_is_a_permanent_failure_reported_to_admins(bot_harnes
     await worker.send_text(GENERAL)
     await worker.wait_for_message(lambda m: "已记下" in m.content)
     await h.flush()
+    notice = await admin.wait_for_message(lambda m: "屏蔽了机器人" in m.content)
+    assert "王建国" in notice.content
+    h.clock.advance(timedelta(hours=1))
+    await worker.send_text("另一件事：路口的桥被水冲坏了")  # a follow-up within the window: one more notice
+    await h.flush()
+    with h.services.db.session() as s:
+        waiting = s.scalars(select(Notification).where(Notification.recipient_id == h.person_id("P110"))).all()
+    assert waiting and all(n.status == NotificationStatus.pending for n in waiting)
+    assert all(n.attempts == 0 and n.last_error.startswith("waiting_for_user") for n in waiting)
+    assert len([m for m in admin.messages if "屏蔽" in m.content]) == 1  # told once, not per notification
+
+    leader.unblock()
+    await leader.send_text("我回来了")  # writing to the bot again releases what waited for them at once
+    ping = await leader.wait_for_message(lambda m: "新案件" in m.content)
+    assert case_number(ping.content) == h.cases.ledger()[0]["case_id"]
+    await h.settle()
+    await h.fake.wait_for(lambda: all(n.status == NotificationStatus.sent for n in _rows(h, "P110")) or None)
+
+
+async def test_official_blocked_for_three_days_is_reported_as_failed(bot_harness: Harness) -> None:
+    h = bot_harness
+    admin = await h.register("P001")
+    worker = await h.register("P1111")
+    leader = await h.register("P110")
+    leader.block()
+    await worker.send_text(GENERAL)
+    await worker.wait_for_message(lambda m: "已记下" in m.content)
+    await h.flush()
+    await admin.wait_for_message(lambda m: "屏蔽了机器人" in m.content)
+    for _ in range(13):  # 6-hour steps for three days
+        h.clock.advance(timedelta(hours=6))
+        await h.flush()
     notice = await admin.wait_for_message(lambda m: "没能送达" in m.content)
     assert "王建国" in notice.content
-    assert _statuses(h).get("failed") == 1
+    assert [n.status for n in _rows(h, "P110")] == [NotificationStatus.failed]
+    blocked_calls = [c for c in h.fake.calls_to("sendMessage") if c.status == 403]
+    assert 10 <= len(blocked_calls) <= 14  # one try per 6 hours, not a hot loop
+
+
+def _rows(h: Harness, code: str) -> list[Notification]:
+    with h.services.db.session() as s:
+        return list(s.scalars(select(Notification).where(Notification.recipient_id == h.person_id(code))))
 
 
 async def test_same_update_twice_makes_one_case(bot_harness: Harness) -> None:

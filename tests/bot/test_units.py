@@ -103,7 +103,10 @@ def test_buttons_come_from_allowed_actions_only() -> None:
 def test_telegram_errors_map_to_transient_or_permanent() -> None:
     e = as_delivery_error(RetryAfter(timedelta(seconds=12)))
     assert not e.permanent and e.retry_after == 12
-    assert as_delivery_error(Forbidden("bot was blocked by the user")).permanent
+    for blocked in ("bot was blocked by the user", "bot can't initiate conversation with a user"):
+        err = as_delivery_error(Forbidden(blocked))  # waits for the person to write again, not permanent
+        assert err.waiting_for_user and not err.permanent
+    assert as_delivery_error(Forbidden("user is deactivated")).permanent
     assert as_delivery_error(BadRequest("Chat not found")).permanent
     for transient in (TimedOut(), NetworkError("Internal Server Error (500)"), NetworkError("Bad Gateway")):
         err = as_delivery_error(transient)

@@ -14,7 +14,7 @@ from workflows.cases import CaseService
 from workflows.people import PeopleService
 from workflows.policy import Policies
 from workflows.ports import FakeClock
-from workflows.triage.base import Cue, TriageResult
+from workflows.triage.base import DEFAULT_CATEGORIES, Cue, TriageResult
 
 ROUTING = {"department_for_category": {"medical": "health", "disaster": "emergency", "water": "water"}}
 
@@ -23,6 +23,7 @@ class KeywordClassifier:
     """Deterministic stand-in: 火/救命 → urgent safety, 病 → medical (urgent when 急), 水 → water."""
 
     name = "keywords"
+    categories = (*DEFAULT_CATEGORIES, "water")  # what correct_triage accepts
 
     def __init__(self) -> None:
         self.calls: list[str] = []

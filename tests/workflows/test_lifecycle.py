@@ -76,5 +76,21 @@ def test_mermaid_chart_names_every_transition():
 
 def test_docs_state_chart_is_up_to_date():
     assert lifecycle.STATE_CHART_PATH.read_text(encoding="utf-8") == lifecycle.state_chart_markdown(), (
-        "docs/state-chart.md is stale: run `python -m workflows.lifecycle`"
+        "docs/state-chart.md is stale: run `python -m workflows.lifecycle` (or check with --check)"
     )
+
+
+def test_state_chart_command_writes_where_told_and_checks(tmp_path, capsys):
+    out = tmp_path / "chart.md"
+    assert lifecycle.main(["--out", str(out), "--check"]) == 1  # missing counts as out of date
+    assert not out.exists()
+    assert lifecycle.main(["--out", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == lifecycle.state_chart_markdown()
+    assert lifecycle.main(["--out", str(out), "--check"]) == 0
+    out.write_text("stale", encoding="utf-8")
+    assert lifecycle.main(["--out", str(out), "--check"]) == 1
+    assert out.read_text(encoding="utf-8") == "stale"  # --check never writes
+    assert lifecycle.main(["--check"]) == 0  # docs/state-chart.md itself
+    with pytest.raises(SystemExit) as exc:
+        lifecycle.main(["--help"])
+    assert exc.value.code == 0 and "--check" in capsys.readouterr().out

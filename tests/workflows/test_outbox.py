@@ -11,7 +11,15 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from storage.models import Notification, NotificationStatus, Person
-from workflows.outbox import NO_CHAT_ERROR, OutboxDispatcher, OutboxItem, enqueue
+from workflows.outbox import (
+    BLOCKED_PREFIX,
+    NO_CHAT_ERROR,
+    PROGRESS_KEY,
+    OutboxDispatcher,
+    OutboxItem,
+    enqueue,
+    release_waiting_for_user,
+)
 from workflows.ports import DeliveryError
 
 
@@ -226,3 +234,101 @@ def test_enqueue_skips_a_repeated_dedupe_key(world):
                            dedupe_key="k", now=world.clock.now())
         s.execute(update(Notification).values(status=NotificationStatus.sent))
     assert len(rows(world)) == 1
+
+
+class BlockedPort(FakePort):
+    """The recipient blocked the bot until ``unblocked`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unblocked = False
+
+    async def deliver(self, item: OutboxItem) -> str | None:
+        if not self.unblocked:
+            with self.lock:
+                self.attempts[item.id] += 1
+            raise DeliveryError("blocked: Forbidden: bot was blocked by the user", waiting_for_user=True)
+        return await super().deliver(item)
+
+
+async def test_blocked_recipient_waits_admins_told_once_and_released_when_they_write(world):
+    bind_chats(world)
+    first = one_note(world, "P110")
+    with world.db.session() as s:
+        enqueue(s, recipient_id=world.id("P110"), kind="reminder", case_id=None, payload={"case_id": None},
+                dedupe_key="test:P110:2", now=world.clock.now())
+    second = rows(world)[-1].id
+    port = BlockedPort()
+    dispatcher = OutboxDispatcher(world.db, world.clock, port)
+    assert await dispatcher.run_once() == 0
+    by_id = {n.id: n for n in rows(world)}
+    for nid in (first, second):
+        n = by_id[nid]
+        assert n.status == NotificationStatus.pending and n.attempts == 0
+        assert n.last_error.startswith(BLOCKED_PREFIX) and n.next_attempt_at == world.clock.now() + timedelta(hours=6)
+    notices = [n for n in rows(world) if n.kind == "delivery_failed"]
+    assert len(notices) == 1 and notices[0].recipient_id == world.id("P001")  # once, not per notification
+    assert notices[0].payload["blocked"] and not notices[0].payload["permanent"]
+
+    world.clock.advance(hours=6)
+    port.delivered.clear()
+    await dispatcher.run_once()  # still blocked: no second notice
+    assert len([n for n in rows(world) if n.kind == "delivery_failed"]) == 1
+
+    world.clock.advance(minutes=10)
+    with world.db.session() as s:
+        assert release_waiting_for_user(s, 4242, world.clock.now()) == 0  # nobody with that account yet
+        s.execute(update(Person).where(Person.id == world.id("P110")).values(telegram_user_id=4242))
+    with world.db.session() as s:
+        assert release_waiting_for_user(s, 4242, world.clock.now()) == 2
+    port.unblocked = True
+    assert await dispatcher.run_once() == 2
+    assert {i.id for i in port.delivered} == {first, second}
+
+
+async def test_blocked_recipient_is_reported_as_failed_after_three_days(world):
+    bind_chats(world)
+    nid = one_note(world, "P110")
+    port = BlockedPort()
+    dispatcher = OutboxDispatcher(world.db, world.clock, port)
+    for _ in range(13):  # 3 days in 6-hour steps
+        await dispatcher.run_once()
+        world.clock.advance(hours=6)
+    await dispatcher.run_once()
+    n = next(r for r in rows(world) if r.id == nid)
+    assert n.status == NotificationStatus.failed and port.attempts[nid] == 13
+    notices = [r for r in rows(world) if r.kind == "delivery_failed"]
+    assert [bool(r.payload.get("blocked")) for r in notices] == [True, False]  # at the first block, at the end
+    assert notices[1].payload["permanent"]
+
+
+class HalfwayPort(FakePort):
+    """Sends ``parts`` parts; the first attempt fails after part 1, reporting its progress."""
+
+    def __init__(self, parts: int = 3) -> None:
+        super().__init__()
+        self.parts = parts
+        self.sent: list[tuple[int, int]] = []
+        self.failed_once = False
+
+    async def deliver(self, item: OutboxItem) -> str | None:
+        done = int((item.payload.get(PROGRESS_KEY) or {}).get("done", 0))
+        for part in range(done, self.parts):
+            if part == 1 and not self.failed_once:
+                self.failed_once = True
+                raise DeliveryError("telegram 502", progress={"done": part})
+            self.sent.append((item.id, part))
+        return f"{item.chat_id}:{item.id}"
+
+
+async def test_a_half_done_multi_part_delivery_resumes_where_it_stopped(world):
+    bind_chats(world)
+    nid = one_note(world)
+    port = HalfwayPort(parts=3)
+    dispatcher = OutboxDispatcher(world.db, world.clock, port)
+    assert await dispatcher.run_once() == 0
+    n = rows(world)[0]
+    assert n.status == NotificationStatus.pending and n.payload[PROGRESS_KEY] == {"done": 1}
+    world.clock.advance(seconds=5)
+    assert await dispatcher.run_once() == 1
+    assert port.sent == [(nid, 0), (nid, 1), (nid, 2)]  # every part exactly once

@@ -5,7 +5,7 @@ check permission and state, apply, return the case as the actor now sees it.
 
 from __future__ import annotations
 
-import re
+import logging
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ from workflows.policy import URGENCY_ORDER
 from workflows.routing import OFFICIAL_ROLES, in_subtree
 from workflows.views import CaseView
 
-_CATEGORY_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+log = logging.getLogger(__name__)
 
 
 def _required(text: str | None, what: str) -> str:
@@ -45,12 +45,44 @@ class CaseActions(CaseReporting):
                 s.add(self._attachment(case, event, audio, now))
             if cleaned and case.transcript_status is None and case.state == CaseState.reported:
                 case.text = f"{case.text}\n{cleaned}" if case.text else cleaned
+            elif cleaned and actor.id == case.reporter_id and _v(case.state) in lifecycle.ACTIVE_STATES:
+                self._retriage_with_details(s, case, actor, cleaned, now)
             to = case.owner_id if actor.id == case.reporter_id else case.reporter_id
             notify(s, now=now, kind=Kind.details_added, recipients=[to], case=case, event=event,
                    payload={"text": cleaned, "has_audio": audio is not None, "by": person_ref(actor)},
                    exclude=[actor.id])
 
         return self._act(case_id, actor_id, "add_details", apply)
+
+    def _retriage_with_details(self, s: Session, case: Case, actor: Person, added: str, now: datetime) -> None:
+        """The reporter's follow-up on a routed case is triaged with the report (like a late transcript): it
+        may only *raise* urgency. Why not a new case: the text is about the same household most of the time
+        ("the water is in the house now"), the owner already has the history, and an urgent line must alert
+        at once without waiting for the worker to tap anything; the worker can still split it off.
+        Category and owner stay (a human may have corrected them); the worker can correct them as usual."""
+        combined = f"{case.text}\n{added}" if case.text else added
+        try:
+            result = self.classifier.classify(combined, case.language)
+        except Exception:  # noqa: BLE001 - the follow-up is stored and the owner told; triage is a bonus
+            log.exception("case %s: re-triage of a follow-up failed", case.id)
+            return
+        old = _v(case.urgency)
+        if result.urgency not in URGENCY_ORDER or URGENCY_ORDER.index(result.urgency) >= URGENCY_ORDER.index(old):
+            return
+        case.text = combined  # the alert card must show why the case became urgent
+        case.urgency = Urgency(result.urgency)
+        case.triage_confidence = result.confidence
+        case.triage_cues = result.why()
+        case.triage_model = result.model
+        self._redeadline(case, now)
+        event = self._event(s, case, now, "triaged", data={
+            "urgency": result.urgency, "category": case.category, "confidence": result.confidence,
+            "model": result.model, "upgraded_from": old, "trigger": "details_added"})
+        notify(s, now=now, kind=Kind.triage_corrected, recipients=[case.owner_id], case=case, event=event,
+               payload={"old_urgency": old, "new_urgency": result.urgency, "old_category": case.category,
+                        "new_category": case.category, "by": person_ref(actor), "automatic": True,
+                        "reason": "details_added"})
+        self._alert_if_urgent(s, case, event, now)
 
     def accept(self, case_id: int, actor_id: int) -> CaseView:
         def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
@@ -203,8 +235,9 @@ class CaseActions(CaseReporting):
         department re-routes, a new urgency restarts the clock with its policy, upgrading to urgent alerts."""
         if urgency is not None and urgency not in URGENCY_ORDER:
             raise ValidationError(f"unknown urgency {urgency!r}", code="unknown_urgency", params={"urgency": urgency})
-        if category is not None and not _CATEGORY_RE.match(category):
-            raise ValidationError(f"bad category {category!r}", code="unknown_category", params={"category": category})
+        if category is not None and category not in self.categories:
+            raise ValidationError(f"unknown category {category!r}", code="unknown_category",
+                                  params={"category": category})
 
         def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
             old_u, old_c = _v(case.urgency), case.category

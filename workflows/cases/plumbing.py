@@ -28,7 +28,7 @@ from workflows.notifications import Kind, iso, notify, person_ref
 from workflows.policy import DeadlinePolicy, Policies, fresh_deadlines, next_wakeup
 from workflows.ports import Clock
 from workflows.routing import Router
-from workflows.triage.base import Classifier
+from workflows.triage.base import DEFAULT_CATEGORIES, Classifier
 from workflows.views import CaseView, case_view
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,9 @@ class CaseCore:
         self.db = db
         self.clock = clock
         self.classifier = classifier
+        # What a category may be (button data is checked against this): the classifier's own list when it
+        # has one (the rules classifier includes categories added in [triage]), else the shipped list.
+        self.categories: tuple[str, ...] = tuple(getattr(classifier, "categories", None) or DEFAULT_CATEGORIES)
         self.policies = policies if isinstance(policies, Policies) else Policies.from_config(policies)
         self.router = Router.from_config(routing_config)
 

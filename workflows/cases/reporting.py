@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AudioIn:
-    """A voice note / audio file as received (bytes are stored with the case)."""
+    """A voice note / audio file as received (bytes are stored with the case). ``content`` may be empty when
+    the download failed: then ``telegram_file_id`` is required and the bytes are fetched later
+    (:meth:`~workflows.cases.voice.CaseVoice.store_audio`)."""
 
     content: bytes
     mime_type: str | None = None
@@ -55,7 +57,9 @@ class CaseReporting(CaseQueries):
         text = (text or "").strip() or None
         if text is None and audio is None:
             raise ValidationError("a report needs text or audio", code="empty_report")
-        if audio is not None and not audio.content:
+        if audio is not None and not audio.content and not audio.telegram_file_id:
+            # no bytes *and* no way to fetch them later; bytes that could not be downloaded yet are fine:
+            # the case is stored with the file id and the bot fetches the recording afterwards (store first)
             raise ValidationError("the audio is empty", code="empty_audio")
         if source_key is not None:
             existing = self._existing(source_key, reporter_id)

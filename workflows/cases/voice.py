@@ -1,9 +1,15 @@
 """The transcription worker's side of a voice report: the transcript arrives (then triage + route, or a re-triage
 that only raises urgency), or the attempt failed (after the last one the case is routed for a human to listen).
+
+A recording whose download failed is stored without bytes (``Attachment.content == b""``, its Telegram file id
+kept); the bot fetches it later and hands the bytes in with :meth:`CaseVoice.store_audio`. An official may ask
+for another attempt (:meth:`CaseVoice.request_transcription_retry`); whoever asked is told the outcome
+(``transcript_ready`` with the card, or ``transcription_retry_failed``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,8 +20,8 @@ from storage.models import Attachment, Case, CaseEvent, CaseState, Urgency
 from workflows import lifecycle
 from workflows.cases.plumbing import _v
 from workflows.cases.reporting import CaseReporting
-from workflows.errors import NotFound
-from workflows.notifications import Kind, notify
+from workflows.errors import NotFound, NotPermitted
+from workflows.notifications import Kind, notify, person_ref
 from workflows.policy import URGENCY_ORDER
 from workflows.views import AUDIO_KINDS, CaseView
 
@@ -29,6 +35,34 @@ class PendingTranscription:
     language: str
     attempts: int
     mime_type: str | None
+
+
+@dataclass(frozen=True)
+class AudioSource:
+    """A case's recording: its bytes (empty while not downloaded yet) and how to fetch it from Telegram."""
+
+    attachment_id: int
+    content: bytes
+    mime_type: str | None
+    telegram_file_id: str | None
+    filename: str | None
+
+
+def _retry_requesters(s: Session, case_id: int) -> list[int]:
+    """People who asked for a new transcription since the last outcome (transcript, or giving up)."""
+    waiting: list[int] = []
+    for kind, actor_id, data in s.execute(
+        select(CaseEvent.kind, CaseEvent.actor_id, CaseEvent.data)
+        .where(CaseEvent.case_id == case_id,
+               CaseEvent.kind.in_(("transcript", "transcription_failed", "transcription_retry")))
+        .order_by(CaseEvent.id)
+    ):
+        if kind == "transcription_retry":
+            if actor_id is not None and actor_id not in waiting:
+                waiting.append(actor_id)
+        elif kind == "transcript" or (data or {}).get("gave_up"):
+            waiting = []
+    return waiting
 
 
 class CaseVoice(CaseReporting):
@@ -46,6 +80,7 @@ class CaseVoice(CaseReporting):
             case = self._case(s, case_id)
             if case.transcript_status in ("done", "empty"):
                 return self._view(s, case, case.reporter, now)  # already attached (e.g. retried after restart)
+            requesters = _retry_requesters(s, case_id)
             if text:
                 case.text = f"{case.text}\n{text}" if case.text else text
             case.transcript_status = "done" if text else "empty"
@@ -61,6 +96,13 @@ class CaseVoice(CaseReporting):
                 route = True
             elif text and _v(case.state) in lifecycle.ACTIVE_STATES:
                 self._retriage_routed(s, case, event, now)
+            if requesters:  # an official pressed "retry transcription": tell them how it went
+                if text:
+                    notify(s, now=now, kind=Kind.transcript_ready, recipients=requesters, case=case, event=event,
+                           card=True, exclude=[case.owner_id] if _v(case.state) in lifecycle.ACTIVE_STATES else ())
+                else:
+                    notify(s, now=now, kind=Kind.transcription_retry_failed, recipients=requesters, case=case,
+                           event=event, payload={"outcome": "empty"})
         if route:
             self._triage_and_route(case_id, needs_review=not text)
         return self._system_view(case_id)
@@ -96,20 +138,69 @@ class CaseVoice(CaseReporting):
             case = self._case(s, case_id)
             if case.transcript_status in ("done", "empty"):
                 return self._view(s, case, case.reporter, now)
+            requesters = _retry_requesters(s, case_id)
             case.transcript_attempts = (case.transcript_attempts or 0) + 1
             case.transcript_error = (error or "")[:2000]
             give_up = not retryable or case.transcript_attempts >= MAX_TRANSCRIPTION_ATTEMPTS
             if give_up:
                 case.transcript_status = "failed"
             case.updated_at = now
-            self._event(
+            event = self._event(
                 s, case, now, "transcription_failed", note=case.transcript_error,
                 data={"attempt": case.transcript_attempts, "retryable": retryable, "gave_up": give_up},
             )
+            if give_up and requesters:
+                notify(s, now=now, kind=Kind.transcription_retry_failed, recipients=requesters, case=case,
+                       event=event, payload={"outcome": "failed", "error": case.transcript_error[:300]})
             route = give_up and case.state == CaseState.reported
         if route:
             self._triage_and_route(case_id, needs_review=True)
         return self._system_view(case_id)
+
+    def request_transcription_retry(self, case_id: int, actor_id: int) -> CaseView:
+        """An official asks for another transcription of a recording that failed (or came out empty): the case
+        waits for a transcript again (``pending``, a fresh round of attempts; picked up again after a restart)
+        and the official is told the outcome. On a case already pending or transcribed nothing changes."""
+        now = self.clock.now()
+        if not self.can_act(case_id, actor_id):
+            raise NotPermitted(f"person {actor_id} may not act on case #{case_id}",
+                               params={"case_id": case_id, "action": "retry_transcription"})
+        with self._tx(case_id) as s:
+            case = self._case(s, case_id)
+            actor = self._person(s, actor_id)
+            if case.transcript_status in ("failed", "empty") and any(a.kind in AUDIO_KINDS for a in case.attachments):
+                case.transcript_status = "pending"
+                case.transcript_attempts = 0
+                case.updated_at = now
+                self._event(s, case, now, "transcription_retry", actor=actor, data={"by": person_ref(actor)})
+            return self._view(s, case, actor, now)
+
+    def audio_source(self, case_id: int, attachment_id: int | None = None) -> AudioSource:
+        """The case's (first, or given) recording, bytes possibly empty (not downloaded yet)."""
+        with self.db.session() as s:
+            q = select(Attachment).where(Attachment.case_id == case_id)
+            q = q.where(Attachment.id == attachment_id) if attachment_id else q.where(Attachment.kind.in_(AUDIO_KINDS))
+            a = s.scalars(q.order_by(Attachment.id).limit(1)).first()
+            if a is None:
+                raise NotFound(f"case #{case_id} has no audio", code="audio_not_found", params={"case_id": case_id})
+            return AudioSource(a.id, bytes(a.content or b""), a.mime_type, a.telegram_file_id, a.filename)
+
+    def store_audio(self, case_id: int, attachment_id: int, content: bytes) -> bool:
+        """The bytes of a recording stored without them (download failed at first). Returns False when the
+        attachment already had its bytes (nothing changed)."""
+        if not content:
+            raise ValueError("store_audio needs the recording's bytes")
+        with self.db.session() as s:
+            a = s.get(Attachment, attachment_id)
+            if a is None or a.case_id != case_id:
+                raise NotFound(f"case #{case_id} has no attachment {attachment_id}", code="audio_not_found",
+                               params={"case_id": case_id})
+            if a.content:
+                return False
+            a.content = content
+            a.size = len(content)
+            a.sha256 = hashlib.sha256(content).hexdigest()
+            return True
 
     def pending_transcriptions(self) -> list[PendingTranscription]:
         """Voice cases still waiting for a transcript (the bot re-queues these at start-up)."""
