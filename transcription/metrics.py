@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import unicodedata
 
-from transcription.postprocess import to_simplified
+from transcription.postprocess import opencc_t2s
 
 __all__ = ["cer", "edit_distance", "normalize_for_cer"]
 
 
 def normalize_for_cer(text: str) -> str:
     """Simplified, NFKC, lower-case, with Z/P/S/C characters removed."""
-    text = to_simplified(unicodedata.normalize("NFKC", text)).lower()
+    text = opencc_t2s(unicodedata.normalize("NFKC", text)).lower()
     return "".join(ch for ch in text if unicodedata.category(ch)[0] not in "ZPSC")
 
 

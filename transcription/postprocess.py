@@ -29,6 +29,7 @@ __all__ = [
     "clean_segments",
     "join_segments",
     "normalize_for_match",
+    "opencc_t2s",
     "to_simplified",
 ]
 
@@ -71,13 +72,9 @@ _converter = None
 _converter_lock = threading.Lock()
 
 
-def to_simplified(text: str) -> str:
-    """Convert Traditional characters to Simplified with OpenCC ``t2s``.
-
-    Whisper often writes Mandarin in Traditional script. OpenCC ``t2s`` keeps 著 (it is a valid Simplified
-    character, "写著作"), so "著火" stays "著火" rather than "着火"; we keep OpenCC's behaviour instead of
-    hand-patching words, and the CER helper documents the effect on scores.
-    """
+def opencc_t2s(text: str) -> str:
+    """Plain OpenCC ``t2s`` (Traditional → Simplified), nothing else. Metrics use this one so CER stays
+    comparable with the dev set's published baseline, which applies no 著/着 normalisation."""
     global _converter
     if not text:
         return text
@@ -89,12 +86,34 @@ def to_simplified(text: str) -> str:
         return _converter.convert(text)
 
 
+def to_simplified(text: str) -> str:
+    """Simplified text for people and for triage: OpenCC ``t2s``, then the particle 著 → 着.
+
+    Whisper often writes Mandarin in Traditional script, where 著 is both the particle/verb (着火, 等着) and
+    "to write / notable" (著作, 著名). OpenCC ``t2s`` keeps every 著 because 著 is also a valid Simplified
+    character. In a Simplified transcript of colloquial speech, though, 著 is almost always the particle, and it
+    matters: "家里著火了" must read "家里着火了" or triage sees no fire. So every 著 becomes 着 except inside the
+    few words where Simplified writes 著 (``_ZHU_WORDS``).
+    """
+    simplified = opencc_t2s(text)
+    return _ZHU_PARTICLE.sub("着", simplified) if "著" in simplified else simplified
+
+
+# Words where Simplified Chinese keeps 著 ("to write", "notable", "indigenous"); elsewhere 著 is the particle 着.
+_ZHU_WORDS = ("著名", "著作", "著称", "著述", "著者", "著录", "显著", "卓著", "昭著", "名著", "巨著", "原著", "编著",
+              "论著", "专著", "合著", "遗著", "译著", "新著", "土著")
+_ZHU_PARTICLE = re.compile(
+    "著(?!" + "|".join(w[1] for w in _ZHU_WORDS if w[0] == "著") + ")"  # not 著名, 著作, ...
+    + "".join(f"(?<!{w})" for w in _ZHU_WORDS if w[1] == "著")  # not 显著, 名著, ...
+)
+
+
 # --- matching helpers ----------------------------------------------------------------------------------------
 
 
 def normalize_for_match(text: str) -> str:
     """Simplified, lower-case, without whitespace, punctuation and symbols: the form rules compare on."""
-    text = to_simplified(unicodedata.normalize("NFKC", text)).lower()
+    text = opencc_t2s(unicodedata.normalize("NFKC", text)).lower()
     return "".join(ch for ch in text if unicodedata.category(ch)[0] not in "PSZC")
 
 

@@ -62,12 +62,19 @@ async def test_blocked_official_is_waited_for_admins_told_once_and_released_when
     await h.flush()
     notice = await admin.wait_for_message(lambda m: "屏蔽了机器人" in m.content)
     assert "王建国" in notice.content
+    # An hour later (past the 30-minute follow-up window) another report: a *new* case, so a second
+    # notification for the leader that must wait too — without a second notice to the admins.
     h.clock.advance(timedelta(hours=1))
-    await worker.send_text("另一件事：路口的桥被水冲坏了")  # a follow-up within the window: one more notice
+    await worker.send_text("另一件事：路口的桥被水冲坏了")
+    # Wait until the bot has handled it (its receipt is out, so the leader's row was claimed in the same outbox
+    # run) before flush() settles: flushing earlier races the bot, which may create, claim and try that row
+    # just after flush() returned, leaving it ``sending`` (or not tried yet) when the rows are checked below.
+    await worker.wait_for_message(lambda m: "已记下" in m.content)
     await h.flush()
+    assert len(h.cases.ledger()) == 2
     with h.services.db.session() as s:
         waiting = s.scalars(select(Notification).where(Notification.recipient_id == h.person_id("P110"))).all()
-    assert waiting and all(n.status == NotificationStatus.pending for n in waiting)
+    assert len(waiting) == 2 and all(n.status == NotificationStatus.pending for n in waiting)
     assert all(n.attempts == 0 and n.last_error.startswith("waiting_for_user") for n in waiting)
     assert len([m for m in admin.messages if "屏蔽" in m.content]) == 1  # told once, not per notification
 
