@@ -125,7 +125,7 @@ def test_openai_compatible_request_and_answer(server: FakeServer, monkeypatch: p
         server.url, kind="openai", model="whisper-large-v3", api_key_env="LIANHU_TEST_ASR_KEY"
     )
     result = t.transcribe(clip("zh/000.ogg"), "zh")
-    assert result.text == "书记，二社的那个羊圈著火了"  # Simplified (OpenCC keeps 著)
+    assert result.text == "书记，二社的那个羊圈着火了"  # Simplified, particle 著 → 着
     assert (result.language, result.model) == ("zh", "http:openai:whisper-large-v3")
     assert result.duration_s == pytest.approx(6.16, abs=0.1)
     [request] = server.received
