@@ -188,7 +188,8 @@ class VoicePipeline:
         log.info("case %s transcribed in %.1fs by %s (%d chars)", case_id, transcript.elapsed_s, transcript.model,
                  len(transcript.text))
         await asyncio.to_thread(
-            self.cases.attach_transcript, case_id, transcript.text, model=transcript.model, language=language
+            self.cases.attach_transcript, case_id, transcript.text, model=transcript.model, language=language,
+            reliable=getattr(transcript, "reliable", True),
         )
         self.kick()
         return True

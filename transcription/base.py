@@ -51,6 +51,9 @@ class Transcript:
     model: str = ""  # backend + model name, e.g. "faster-whisper:base-int8"
     elapsed_s: float = 0.0  # wall time spent transcribing
     dropped: tuple[str, ...] = field(default=())  # segments removed as hallucinations / echoes
+    # False when the model is a stand-in that barely knows the language (e.g. Whisper base for Tibetan): the
+    # text is a hint for a person, not something to classify and route on alone.
+    reliable: bool = True
 
     @property
     def is_empty(self) -> bool:

@@ -21,8 +21,10 @@ Backends are imported only when configured, so a deployment without torch can st
 Defaults when ``languages`` is absent (no table at all, or only the global limits): ``zh`` uses faster-whisper
 with the packaged multilingual Whisper base; ``bo`` uses the *same* model instance with language "bo", and its
 Transcript ``model`` name ends in ``:bo-fallback``. Whisper base barely knows Tibetan (its output for Amdo
-Tibetan is mostly wrong), so these transcripts must be read as a hint for the official, and deployments should
-configure a real Tibetan model under ``[transcription.languages.bo]``. When ``languages`` is present, exactly the
+Tibetan is mostly wrong), so that entry is marked ``trusted = false``: its transcripts come back with
+``reliable=False``, and the case is routed for a person to listen to (never classified on that text alone).
+Deployments should configure a real Tibetan model under ``[transcription.languages.bo]``. Any language table
+may say ``trusted = false`` for a model that is only a stand-in. When ``languages`` is present, exactly the
 languages listed there are built (a language left out has no transcriber: the bot keeps the audio for review).
 """
 
@@ -30,13 +32,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from transcription.backends import BackendConfigError, option, positive
-from transcription.base import Transcriber
+from transcription.base import Transcriber, Transcript
 from transcription.weights import PACKAGED_BASE
 
-__all__ = ["BACKENDS", "DEFAULT_LIMITS", "TranscriptionConfigError", "build_transcribers", "default_config"]
+__all__ = ["BACKENDS", "DEFAULT_LIMITS", "TranscriptionConfigError", "Untrusted", "build_transcribers", "default_config"]
 
 # backend name -> (module, class); modules are imported lazily.
 BACKENDS: dict[str, tuple[str, str]] = {
@@ -63,7 +66,7 @@ def default_config() -> dict[str, Any]:
     shared = {"backend": "faster_whisper", "model": PACKAGED_BASE, "compute_type": "int8"}
     return {
         **DEFAULT_LIMITS,
-        "languages": {"zh": dict(shared), "bo": {**shared, "name_suffix": "bo-fallback"}},
+        "languages": {"zh": dict(shared), "bo": {**shared, "name_suffix": "bo-fallback", "trusted": False}},
     }
 
 
@@ -128,10 +131,29 @@ def build_transcribers(config: Mapping[str, Any] | None) -> dict[str, Transcribe
                 f'{where}.model: missing (e.g. "{PACKAGED_BASE}" or the path of a model folder)'
             )
         merged = {"max_seconds": limits["max_seconds"], "max_bytes": limits["max_bytes"], **table}
+        trusted = table.get("trusted", True)
+        if not isinstance(trusted, bool):
+            raise TranscriptionConfigError(f"{where}.trusted: expected true or false, got {trusted!r}")
         try:
-            transcribers[str(language)] = cls.from_config(merged)
+            built = cls.from_config(merged)
+            transcribers[str(language)] = built if trusted else Untrusted(built)
         except BackendConfigError as exc:
             raise TranscriptionConfigError(f"{where}.{exc}") from exc
         except (ValueError, TypeError) as exc:  # a backend that raised a plain error still gets the location
             raise TranscriptionConfigError(f"{where}: {exc}") from exc
     return transcribers
+
+
+class Untrusted:
+    """Wraps a transcriber whose model is only a stand-in for the language (``trusted = false``): same text,
+    but every Transcript says ``reliable=False`` so the caller asks a person to listen."""
+
+    def __init__(self, inner: Transcriber) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def transcribe(self, audio: bytes, language: str) -> Transcript:
+        return replace(self.inner.transcribe(audio, language), reliable=False)
+
+    def __getattr__(self, attr: str) -> Any:  # warm_up(), transcribe_array() ... of the wrapped backend
+        return getattr(self.inner, attr)

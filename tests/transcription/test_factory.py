@@ -107,3 +107,33 @@ def test_backend_that_cannot_be_imported(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_building_does_not_load_models() -> None:
     built = build_transcribers(None)
     assert built["zh"]._model is None
+
+
+def test_stand_in_models_mark_their_transcripts_unreliable() -> None:
+    """The default Tibetan entry reuses Whisper base, which barely knows Tibetan: trusted = false."""
+    from transcription.base import Transcript
+    from transcription.factory import Untrusted, build_transcribers
+
+    default = build_transcribers({})
+    assert isinstance(default["bo"], Untrusted) and not isinstance(default["zh"], Untrusted)
+
+    class Echo:
+        name = "echo"
+
+        def transcribe(self, audio: bytes, language: str) -> Transcript:
+            return Transcript(text=audio.decode(), language=language, model=self.name)
+
+    wrapped = Untrusted(Echo())
+    result = wrapped.transcribe("ཆུ་མེད".encode(), "bo")
+    assert (result.text, result.reliable, wrapped.name) == ("ཆུ་མེད", False, "echo")
+    assert Echo().transcribe(b"a", "zh").reliable is True
+
+
+def test_trusted_must_be_a_boolean() -> None:
+    import pytest
+
+    from transcription.factory import TranscriptionConfigError, build_transcribers
+
+    table = {"backend": "faster_whisper", "model": "packaged:whisper-base", "trusted": "no"}
+    with pytest.raises(TranscriptionConfigError, match=r"transcription\.languages\.bo\.trusted"):
+        build_transcribers({"languages": {"bo": table}})

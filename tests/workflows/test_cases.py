@@ -257,3 +257,17 @@ def test_latest_open_case_for_the_add_to_case_question(world):
     assert world.cases.latest_open_case(world.id("P1111"), timedelta(hours=1)).id == case.id
     world.clock.advance(hours=2)
     assert world.cases.latest_open_case(world.id("P1111"), timedelta(hours=1)) is None
+
+
+def test_transcript_from_a_stand_in_model_is_kept_but_reviewed(world):
+    """A stand-in speech model (e.g. Whisper base for Tibetan): its text is a hint, a person listens."""
+    view = world.cases.file_report(world.id("P1111"), audio=AudioIn(b"x", mime_type="audio/ogg"))
+    routed = world.cases.attach_transcript(view.id, "想问一下低保怎么办", model="fallback", reliable=False)
+    assert routed.state == "assigned" and routed.needs_review
+    assert routed.text == "想问一下低保怎么办"  # kept for the official to read
+    assert routed.urgency == "priority"  # never left at "general" on an unreliable transcript
+
+    fire = world.cases.file_report(world.id("P1112"), audio=AudioIn(b"y", mime_type="audio/ogg"))
+    urgent = world.cases.attach_transcript(fire.id, "家里着火了 快来人", model="fallback", reliable=False)
+    assert (urgent.urgency, urgent.needs_review) == ("urgent", True)  # an urgent hint still alerts at once
+    assert world.recipients("urgent_alert", case_id=fire.id) == world.ids("P003", "P004", "P100")

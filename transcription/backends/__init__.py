@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 # Keys the factory consumes itself; backends ignore them.
-FACTORY_KEYS = frozenset({"backend", "workers"})
+FACTORY_KEYS = frozenset({"backend", "workers", "trusted"})
 
 
 class BackendConfigError(ValueError):

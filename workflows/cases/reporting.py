@@ -137,7 +137,7 @@ class CaseReporting(CaseQueries):
             created_at=now,
         )
 
-    def _triage_and_route(self, case_id: int, *, needs_review: bool = False) -> None:
+    def _triage_and_route(self, case_id: int, *, needs_review: bool = False, unreliable_text: bool = False) -> None:
         """Triage + route a stored ``reported`` case. Never raises: a failure is recorded on the case and the
         admins are told; a case someone else routed meanwhile is left alone."""
         now = self.clock.now()
@@ -148,7 +148,7 @@ class CaseReporting(CaseQueries):
                 case = self._case(s, case_id)
                 if case.state != CaseState.reported:
                     return
-                triage = self._triage_fields(case, needs_review=needs_review)
+                triage = self._triage_fields(case, needs_review=needs_review, unreliable_text=unreliable_text)
                 self._apply_triage(case, triage)
                 self._event(s, case, now, "triaged", data=triage)
                 stage = "routing"
@@ -160,14 +160,14 @@ class CaseReporting(CaseQueries):
             log.exception("case %s: %s failed", case_id, stage)
             self._record_routing_failure(case_id, stage, exc, triage)
 
-    def _triage_fields(self, case: Case, *, needs_review: bool) -> dict[str, Any]:
+    def _triage_fields(self, case: Case, *, needs_review: bool, unreliable_text: bool = False) -> dict[str, Any]:
         text = (case.text or "").strip()
         if needs_review or not text:
             # An untranscribed voice note could be an emergency: never let it wait a week.
             return {"urgency": "priority", "category": "other", "confidence": 0.0, "cues": [], "model": None,
                     "needs_review": True}
         result = self.classifier.classify(text, case.language)
-        return {
+        fields = {
             "urgency": result.urgency,
             "category": result.category,
             "confidence": result.confidence,
@@ -175,6 +175,13 @@ class CaseReporting(CaseQueries):
             "model": result.model,
             "needs_review": False,
         }
+        if unreliable_text:
+            # A stand-in speech model's text is a hint: keep what it suggests, but a person listens, and an
+            # unclear voice note is never left at "general".
+            fields["needs_review"] = True
+            if fields["urgency"] == "general":
+                fields["urgency"] = "priority"
+        return fields
 
     @staticmethod
     def _apply_triage(case: Case, triage: Mapping[str, Any]) -> None:

@@ -69,10 +69,14 @@ class CaseVoice(CaseReporting):
     """Transcripts in for voice reports, failures recorded, pending work listed for restart."""
 
     def attach_transcript(
-        self, case_id: int, text: str, *, model: str | None = None, language: str | None = None
+        self, case_id: int, text: str, *, model: str | None = None, language: str | None = None,
+        reliable: bool = True,
     ) -> CaseView:
         """Store a voice note's transcript and triage + route the case ("" → routed with needs_review). On a
-        case already routed (after failed attempts) it re-triages, raising urgency only upward."""
+        case already routed (after failed attempts) it re-triages, raising urgency only upward.
+
+        ``reliable=False`` (a stand-in model for the language, e.g. Whisper base for Tibetan): the text is kept
+        as a hint, but the case is routed as needs_review, at least "priority", for a person to listen to."""
         text = (text or "").strip()
         now = self.clock.now()
         route = False
@@ -90,11 +94,11 @@ class CaseVoice(CaseReporting):
             case.updated_at = now
             event = self._event(
                 s, case, now, "transcript", note=text or None,
-                data={"model": model, "language": case.language, "chars": len(text)},
+                data={"model": model, "language": case.language, "chars": len(text), "reliable": reliable},
             )
             if case.state == CaseState.reported:
                 route = True
-            elif text and _v(case.state) in lifecycle.ACTIVE_STATES:
+            elif text and reliable and _v(case.state) in lifecycle.ACTIVE_STATES:
                 self._retriage_routed(s, case, event, now)
             if requesters:  # an official pressed "retry transcription": tell them how it went
                 if text:
@@ -104,7 +108,7 @@ class CaseVoice(CaseReporting):
                     notify(s, now=now, kind=Kind.transcription_retry_failed, recipients=requesters, case=case,
                            event=event, payload={"outcome": "empty"})
         if route:
-            self._triage_and_route(case_id, needs_review=not text)
+            self._triage_and_route(case_id, needs_review=not text, unreliable_text=bool(text) and not reliable)
         return self._system_view(case_id)
 
     def _retriage_routed(self, s: Session, case: Case, event: CaseEvent, now: datetime) -> None:
