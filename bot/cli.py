@@ -253,6 +253,16 @@ def cmd_state_chart(ctx: Context, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export_corrections(ctx: Context, args: argparse.Namespace) -> int:
+    """Officials' triage corrections as training data for benchmarks/train_triage.py."""
+    from workflows.triage.train import export_corrections
+
+    with ctx.db.session() as s:
+        count = export_corrections(s, Path(args.out))
+    ctx.print(f"wrote {count} corrected report(s) to {args.out}")
+    return EXIT_OK
+
+
 def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     if not ctx.config.bot.token:
         raise CliError(
@@ -308,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="write to FILE (default: print)")
     p.add_argument("--unit", metavar="CODE", help="only cases inside this unit (e.g. a township)")
     p.add_argument("--timezone", default=DEFAULT_TIMEZONE, help="time zone for the times (default: %(default)s)")
+    p = add("export-corrections", cmd_export_corrections,
+            "write officials' category/urgency corrections as JSONL training data for the triage model")
+    p.add_argument("out", metavar="FILE")
     p = add("state-chart", cmd_state_chart, "write docs/state-chart.md from the case state machine")
     p.add_argument("--out", metavar="FILE")
     return parser

@@ -208,3 +208,23 @@ def test_invite_prints_code_and_deep_link(home: Path, capsys) -> None:
             assert person.code == "P1111"
     finally:
         db.dispose()
+
+
+def test_export_corrections_writes_training_jsonl(home: Path, capsys) -> None:
+    """An official's correction becomes a labelled line for benchmarks/train_triage.py."""
+    from bot.config import load_config
+    from bot.wiring import build_services
+
+    run(capsys, "import-org")
+    run(capsys, "report", "--from", "P1111", "冬窝子那边的电一直不稳 一天停好几次")
+    services = build_services(load_config(None))
+    leader = services.people_service.by_code("P110")
+    services.case_service.correct_triage(1, leader.id, urgency="priority", category="infrastructure")
+    services.case_service.correct_triage(1, leader.id, urgency="urgent")  # the latest correction wins
+    services.db.dispose()
+
+    code, out, _ = run(capsys, "export-corrections", "corrections.jsonl")
+    assert code == 0 and "wrote 1 " in out
+    rows = [json.loads(line) for line in (home / "corrections.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert rows == [{"text": "冬窝子那边的电一直不稳 一天停好几次", "lang": "zh", "urgent": True,
+                     "category": "infrastructure"}]
