@@ -47,7 +47,12 @@ def understood(lang: str, category: str | None, urgency: str | None) -> dict[str
 
 
 def _cues(view: CaseView) -> str:
-    words = [str(c.get("text")) for c in view.cues if isinstance(c, Mapping) and c.get("text") and not c.get("negated")]
+    """The "why" line: the lexicon's cues, which read as reasons ("着火", "烟很大"). The learned model's
+    n-grams are shown only when the lexicon found nothing, because fragments such as "一个" or "门口" explain
+    little to an official."""
+    live = [c for c in view.cues if isinstance(c, Mapping) and c.get("text") and not c.get("negated")]
+    rules = [c for c in live if c.get("note") != "model"]
+    words = [str(c["text"]) for c in (rules or live)]
     return "、".join(dict.fromkeys(words))[:80]
 
 

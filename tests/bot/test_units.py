@@ -122,3 +122,16 @@ def test_run_without_token_says_exactly_what_to_set(capsys, tmp_path) -> None:
     err = capsys.readouterr().err
     assert "LIANHU_BOT_TOKEN" in err and "[bot]" in err and "BotFather" in err
     assert not (tmp_path / "x.sqlite3").exists()  # stopped before touching anything
+
+
+def test_why_line_prefers_lexicon_cues_over_model_ngrams() -> None:
+    from dataclasses import replace as dc_replace
+
+    from bot.render import _cues
+
+    lexicon = {"text": "着火", "target": "urgent", "weight": 2.0, "negated": False, "note": ""}
+    model = {"text": "一个", "target": "urgent", "weight": 0.4, "negated": False, "note": "model"}
+    negated = {"text": "打架", "target": "dispute", "weight": 1.0, "negated": True, "note": "negated by 没有"}
+    view = _view()
+    assert _cues(dc_replace(view, cues=[lexicon, model, negated])) == "着火"
+    assert _cues(dc_replace(view, cues=[model, negated])) == "一个"  # nothing else to show: the model's reason

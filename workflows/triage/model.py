@@ -45,6 +45,13 @@ def _fold(unit: str) -> str:
     return "0" if unit.isdigit() else unit
 
 
+def _readable(feature: str) -> bool:
+    """A Tibetan syllable pair (``t:a_b``) or a Han n-gram of two or more characters."""
+    if feature.startswith("t:"):
+        return "_" in feature
+    return len(feature) >= 2 and not feature.isdigit()
+
+
 def text_features(text: str, max_n: int = 3) -> list[str]:
     """Distinct n-gram features of a report (see module docstring)."""
     try:
@@ -143,7 +150,9 @@ class TriageModel:
 
     def top_features(self, column: int, k: int = 3) -> list[tuple[str, float]]:
         """The k text n-grams that pushed ``column`` (0 = urgency, 1+i = category i) up most in the last
-        ``score`` call (rule features are already visible as rule cues)."""
+        ``score`` call (rule features are already visible as rule cues). Only n-grams a person can read as a
+        reason are shown: a single Han character (在, 了) or a lone Tibetan syllable (འདུག) weighs in the
+        score but explains nothing to an official."""
         idx, part = self._last
         if not idx:
             return []
@@ -155,7 +164,7 @@ class TriageModel:
             if contrib[j] <= 0 or len(out) >= k:
                 break
             name = inverse[idx[j][0]]
-            if name.startswith("R:"):
+            if name.startswith("R:") or not _readable(name):
                 continue
             out.append((name[2:].replace("_", "་") if name.startswith("t:") else name, float(contrib[j])))
         return out
