@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, Update
+from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -160,20 +161,35 @@ async def _release_waiting(update: object, context: ContextTypes.DEFAULT_TYPE) -
         bc.kick()
 
 
+async def _private_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Buttons act on cases, so only those pressed in a private chat count (CallbackQueryHandler takes no
+    chat filter); a press anywhere else is answered, so the client stops spinning, and ignored."""
+    query = update.callback_query
+    assert query is not None
+    chat = query.message.chat if query.message is not None else None
+    if chat is None or chat.type != ChatType.PRIVATE:
+        with contextlib.suppress(TelegramError):
+            await query.answer()
+        return
+    await buttons.on_button(update, context)
+
+
 def add_handlers(app: Application, dedupe: UpdateDeduplicator) -> None:
     app.add_handler(TypeHandler(Update, dedupe.check), group=-100)
     app.add_handler(TypeHandler(Update, _release_waiting), group=-90)
-    app.add_handler(CommandHandler("start", registration.start))
-    app.add_handler(CommandHandler("invite", registration.invite))
-    app.add_handler(CommandHandler("help", registration.help_command))
-    app.add_handler(CommandHandler("lang", language.lang_command))
-    app.add_handler(CommandHandler("my", worker.my_command))
-    app.add_handler(CommandHandler("cases", officials.cases_command))
-    app.add_handler(CommandHandler("case", officials.case_command))
-    app.add_handler(CommandHandler("overdue", officials.overdue_command))
-    app.add_handler(CommandHandler("ledger", export.ledger_command))
-    app.add_handler(CallbackQueryHandler(buttons.on_button))
+    # Everything personal happens in the private chat only: a command in a group would bind the group's chat
+    # id (/start CODE), or post a person's cases or the ledger CSV to everyone in it.
     private = filters.ChatType.PRIVATE
+    app.add_handler(CommandHandler("start", registration.start, filters=private))
+    app.add_handler(CommandHandler("invite", registration.invite, filters=private))
+    app.add_handler(CommandHandler("help", registration.help_command, filters=private))
+    app.add_handler(CommandHandler("lang", language.lang_command, filters=private))
+    app.add_handler(CommandHandler("my", worker.my_command, filters=private))
+    app.add_handler(CommandHandler("cases", officials.cases_command, filters=private))
+    app.add_handler(CommandHandler("case", officials.case_command, filters=private))
+    app.add_handler(CommandHandler("overdue", officials.overdue_command, filters=private))
+    app.add_handler(CommandHandler("ledger", export.ledger_command, filters=private))
+    app.add_handler(CallbackQueryHandler(_private_button))
     app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, reporting.on_text))
     audio_doc = filters.Document.MimeType("audio/ogg") | filters.Document.MimeType("audio/mpeg") | \
         filters.Document.MimeType("audio/mp4") | filters.Document.MimeType("audio/x-m4a") | \

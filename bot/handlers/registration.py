@@ -7,6 +7,7 @@ ID. An official or admin creates a code for a known person; sending it once bind
 from __future__ import annotations
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
 from bot.handlers.common import (
@@ -41,6 +42,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None
+    if chat.type != ChatType.PRIVATE:  # never bind a group's chat id to a person (add_handlers filters too)
+        return
     try:
         bound = await call(bc.people.redeem_invite, code, user.id, chat.id)
     except DomainError as exc:

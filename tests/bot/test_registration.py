@@ -92,3 +92,24 @@ async def test_language_switch_to_tibetan(bot_harness: Harness) -> None:
     await worker.send_text("ཁྱིམ་ཚང་འདིའི་ཁང་པ་ལ་ཆར་ཆུ་འཛག་གི་འདུག")
     receipt = await worker.wait_for_message(lambda m: "ཐོ་བཀོད་ཟིན" in m.content)
     assert "གནད་དོན་ཨང་" in receipt.content
+
+
+async def test_start_code_in_a_group_does_not_bind(bot_harness: Harness) -> None:
+    """/start CODE typed in a group must not bind the group's chat id to the person (their case cards and
+    /ledger would then go to everyone in the group); the code stays usable in the private chat."""
+    h = bot_harness
+    user = h.fake.add_user(7010, "Dolma", "zh")
+    group = h.fake.add_group(-100777, "village group")
+    code = await asyncio.to_thread(h.people.create_invite, "P1112")
+    await user.send_command("start", code, chat=group)
+    await h.fake.wait_delivered(user.last_update_id)
+    await user.send_command("ledger", chat=group)
+    await h.fake.wait_delivered(user.last_update_id)
+    await h.settle()
+    assert h.people.find_by_telegram(7010) is None
+    assert not [c for c in h.fake.calls if str(c.params.get("chat_id")) == "-100777"]  # nothing posted there
+
+    await user.send_command("start", code)  # the same code still works where it belongs
+    assert "登记成功" in (await user.wait_for_message()).content
+    bound = h.people.find_by_telegram(7010)
+    assert bound is not None and bound.telegram_chat_id == 7010
