@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -153,9 +153,19 @@ class PeopleService:
                         code="person_already_bound",
                         params={"person_name": person.name},
                     )
+                # claim the code atomically: of two concurrent redemptions only one updates the row
+                claimed = s.execute(
+                    update(InviteCode)
+                    .where(InviteCode.code == key, InviteCode.used_at.is_(None))
+                    .values(used_at=now)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if claimed != 1:
+                    raise InviteError("this invite code was already used", code="invite_used",
+                                      params={"code": key})
+                invite.used_at = now  # the row already says so; keep the loaded object in step
                 person.telegram_user_id = telegram_user_id
                 person.telegram_chat_id = chat_id
-                invite.used_at = now
                 s.flush()
                 release_for_recipient(s, person.id, now)  # notifications that waited for a chat go out now
                 return person_view(s, person)

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from storage.models import Attachment, Case, CaseEvent, Person
+from storage.models import Attachment, Case, CaseEvent, Person, Role, Unit, UnitLevel
 from workflows.cases import AudioIn
-from workflows.errors import ValidationError
+from workflows.errors import NotPermitted, ValidationError
 
 
 def deactivate(world, *codes: str) -> None:
@@ -271,3 +271,59 @@ def test_transcript_from_a_stand_in_model_is_kept_but_reviewed(world):
     urgent = world.cases.attach_transcript(fire.id, "家里着火了 快来人", model="fallback", reliable=False)
     assert (urgent.urgency, urgent.needs_review) == ("urgent", True)  # an urgent hint still alerts at once
     assert world.recipients("urgent_alert", case_id=fire.id) == world.ids("P003", "P004", "P100")
+
+
+def test_typed_follow_up_on_a_pending_voice_note_is_triaged_with_the_transcript(world):
+    rep = world.id("P1111")
+    v = world.cases.file_report(rep, audio=AudioIn(b"ogg", "audio/ogg", 3.0), source_key="fu:1")
+    world.cases.add_details(v.id, rep, "救命 着火了")
+    v = world.cases.attach_transcript(v.id, "家里的羊丢了")
+    assert "救命 着火了" in v.text and "家里的羊丢了" in v.text
+    assert v.urgency == "urgent"
+
+
+def test_triage_correction_on_a_pending_voice_note_survives_the_transcript(world):
+    rep = world.id("P1111")
+    v = world.cases.file_report(rep, audio=AudioIn(b"ogg", "audio/ogg", 3.0), source_key="tc:1")
+    world.cases.correct_triage(v.id, rep, urgency="urgent")
+    v = world.cases.attach_transcript(v.id, "家里的羊丢了")
+    assert v.state == "assigned"
+    assert v.urgency == "urgent"
+
+
+def test_mark_duplicate_refuses_an_original_that_is_itself_a_duplicate(world):
+    a = world.cases.file_report(world.id("P1111"), text="羊丢了 a")
+    b = world.cases.file_report(world.id("P1112"), text="羊丢了 b")
+    owner = world.id("P110")
+    world.cases.mark_duplicate(a.id, owner, b.id)
+    with pytest.raises(ValidationError) as err:
+        world.cases.mark_duplicate(b.id, owner, a.id)
+    assert err.value.code == "duplicate_of_invalid"
+    with pytest.raises(ValidationError) as err:
+        world.cases.mark_duplicate(b.id, owner, 999999)
+    assert err.value.code == "duplicate_of_invalid"
+
+
+def test_assign_refuses_an_official_outside_the_actors_jurisdiction(world):
+    with world.db.session() as s:
+        county = Unit(code="C99", name="Other county", level=UnitLevel.county)
+        s.add(county)
+        s.flush()
+        foreign = Person(code="X1", name="foreign commander", role=Role.county_commander, unit_id=county.id)
+        s.add(foreign)
+        s.flush()
+        foreign_id = foreign.id
+    v = world.cases.file_report(world.id("P1111"), text="崩溃 羊丢了")  # classifier crash: stays unplaced
+    assert v.state == "reported"
+    with pytest.raises(NotPermitted) as err:
+        world.cases.assign(v.id, world.id("P002"), foreign_id)
+    assert err.value.code == "target_not_in_jurisdiction"
+
+
+def test_typed_emergency_on_an_untranscribable_voice_note_still_alerts(world):
+    """Typed details on a voice note that could not be transcribed are classified: an urgent hint alerts."""
+    view = world.cases.file_report(world.id("P1111"), audio=AudioIn(b"ogg", mime_type="audio/ogg"))
+    world.cases.add_details(view.id, world.id("P1111"), "救命 着火了")
+    routed = world.cases.transcription_failed(view.id, "decoder error", retryable=False)
+    assert (routed.state, routed.urgency, routed.needs_review) == ("assigned", "urgent", True)
+    assert world.recipients("urgent_alert", case_id=view.id) == world.ids("P003", "P004", "P100")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+import workflows.people as people_mod
 from storage.models import InviteCode, Person
 from workflows.errors import NotFound, NotPermitted, ValidationError
 from workflows.people import INVITE_ALPHABET, InviteError
@@ -105,3 +108,31 @@ def test_deactivated_official_may_no_longer_invite(world) -> None:
     assert not world.people.may_invite(world.id("P110"))
     with pytest.raises(NotPermitted):
         world.people.create_invite("P1111", created_by=world.id("P110"))
+
+
+def test_concurrent_redemptions_of_one_code_bind_only_one_account(world, monkeypatch):
+    code = world.people.create_invite("P1111")
+    barrier = threading.Barrier(2, timeout=5)
+    real_select = people_mod.select
+
+    def gated_select(*args, **kwargs):
+        if args and args[0] is Person:  # both have read the unused invite before either claims it
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+        return real_select(*args, **kwargs)
+
+    monkeypatch.setattr(people_mod, "select", gated_select)
+    results: dict[int, object] = {}
+
+    def go(uid: int) -> None:
+        try:
+            results[uid] = world.people.redeem_invite(code, uid, uid).id
+        except InviteError as e:
+            results[uid] = e.code
+
+    threads = [threading.Thread(target=go, args=(uid,)) for uid in (9001, 9002)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results.values(), key=str) == sorted([world.id("P1111"), "invite_used"], key=str)

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from storage.models import Case, CaseState, Person, Role, TriageCorrection, Urgency
-from workflows import lifecycle
+from workflows import lifecycle, permissions
 from workflows.cases.plumbing import _v
 from workflows.cases.reporting import AudioIn, CaseReporting
 from workflows.errors import NotPermitted, ValidationError
@@ -43,7 +43,9 @@ class CaseActions(CaseReporting):
                                 data={"has_audio": audio is not None})
             if audio is not None:
                 s.add(self._attachment(case, event, audio, now))
-            if cleaned and case.transcript_status is None and case.state == CaseState.reported:
+            if cleaned and case.transcript_status in (None, "pending") and case.state == CaseState.reported:
+                # not yet triaged (text that failed routing, or a voice note still being transcribed): the
+                # follow-up joins the text so triage sees it (attach_transcript appends the transcript after it)
                 case.text = f"{case.text}\n{cleaned}" if case.text else cleaned
             elif cleaned and actor.id == case.reporter_id and _v(case.state) in lifecycle.ACTIVE_STATES:
                 self._retriage_with_details(s, case, actor, cleaned, now)
@@ -209,7 +211,17 @@ class CaseActions(CaseReporting):
             raise ValidationError("a case cannot duplicate itself", code="duplicate_of_self")
 
         def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
-            original = self._case(s, of_case_id)
+            original = s.get(Case, of_case_id)
+            if (
+                original is None
+                or not permissions.relation(s, self.router, original, actor).can_view
+                or _v(original.state) in ("duplicate", "rejected")
+                or original.duplicate_of_id is not None
+            ):
+                # one error for missing and invisible (no probing of case ids); a duplicate/rejected original
+                # would chain (or cycle: A dup of B, B dup of A) and leave the matter with no open case
+                raise ValidationError(f"case #{of_case_id} cannot be the original of a duplicate",
+                                      code="duplicate_of_invalid", params={"case_id": of_case_id})
             case.duplicate_of_id = original.id
             self._close_off(s, case, actor, now, "mark_duplicate", reason or f"duplicate of #{original.id}",
                             duplicate_of=original.id)
@@ -296,6 +308,7 @@ class CaseActions(CaseReporting):
                 if not owner.active or owner.role not in OFFICIAL_ROLES:
                     raise NotPermitted(f"{owner.name} cannot own cases", code="target_not_official",
                                        params={"person_id": owner.id})
+                self._check_reassign_target(s, actor, owner)  # same jurisdiction rule as reassign
             self._first_assignment(s, case, owner, now, actor=actor)
 
         return self._act(case_id, actor_id, "assign", apply)

@@ -15,7 +15,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from storage.models import Attachment, Case, CaseEvent, CaseState, Household, Person, Urgency
+from storage.models import (
+    Attachment,
+    Case,
+    CaseEvent,
+    CaseState,
+    Household,
+    Person,
+    TriageCorrection,
+    Urgency,
+)
 from workflows.cases.queries import CaseQueries
 from workflows.errors import ConcurrentUpdate, NotFound, NotPermitted, ValidationError
 from workflows.notifications import Kind, notify
@@ -149,6 +158,13 @@ class CaseReporting(CaseQueries):
                 if case.state != CaseState.reported:
                     return
                 triage = self._triage_fields(case, needs_review=needs_review, unreliable_text=unreliable_text)
+                corrected = s.scalars(
+                    select(TriageCorrection.id).where(TriageCorrection.case_id == case.id).limit(1)
+                ).first()
+                if corrected is not None:
+                    # a person corrected the triage while the voice note was being transcribed: theirs wins
+                    triage = {**triage, "urgency": Urgency(case.urgency).value, "category": case.category,
+                              "corrected": True}
                 self._apply_triage(case, triage)
                 self._event(s, case, now, "triaged", data=triage)
                 stage = "routing"
@@ -162,7 +178,7 @@ class CaseReporting(CaseQueries):
 
     def _triage_fields(self, case: Case, *, needs_review: bool, unreliable_text: bool = False) -> dict[str, Any]:
         text = (case.text or "").strip()
-        if needs_review or not text:
+        if not text:
             # An untranscribed voice note could be an emergency: never let it wait a week.
             return {"urgency": "priority", "category": "other", "confidence": 0.0, "cues": [], "model": None,
                     "needs_review": True}
@@ -175,9 +191,10 @@ class CaseReporting(CaseQueries):
             "model": result.model,
             "needs_review": False,
         }
-        if unreliable_text:
-            # A stand-in speech model's text is a hint: keep what it suggests, but a person listens, and an
-            # unclear voice note is never left at "general".
+        if unreliable_text or needs_review:
+            # A stand-in speech model's text, or typed details on a voice note nobody could transcribe, is a
+            # hint: keep what it suggests (an urgent hint still alerts), but a person listens to the audio, and
+            # such a case is never left at "general".
             fields["needs_review"] = True
             if fields["urgency"] == "general":
                 fields["urgency"] = "priority"
