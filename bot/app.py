@@ -42,8 +42,8 @@ from bot.dedupe import UpdateDeduplicator
 from bot.delivery import TelegramDelivery
 from bot.handlers import buttons, export, language, officials, registration, reporting, worker
 from bot.handlers.common import BotContext, Limits, lang_for, person_of
-from bot.i18n import DEFAULT_LANGUAGE, UI_LANGUAGES, set_configured_labels, t
 from bot.voice import TranscriptionPool, VoicePipeline
+from i18n import DEFAULT_LANGUAGE, UI_LANGUAGES, set_configured_labels, t
 from transcription.base import Transcriber
 from workflows.durations import parse_duration
 from workflows.outbox import OutboxDispatcher, release_waiting_for_user

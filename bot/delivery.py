@@ -44,8 +44,8 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bot import keyboards as kb
 from bot import render
-from bot.i18n import normalize, t
 from bot.textsplit import MAX_CAPTION, clip, split_message, utf16_len
+from i18n import normalize, t
 from workflows.errors import DomainError
 from workflows.outbox import PROGRESS_KEY
 from workflows.ports import DeliveryError

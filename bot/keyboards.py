@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.callbacks import pack
-from bot.i18n import LANGUAGE_NAMES, SPEECH_LANGUAGES, UI_LANGUAGES, label, t
 from bot.textsplit import clip
+from i18n import LANGUAGE_NAMES, SPEECH_LANGUAGES, UI_LANGUAGES, label, t
 from workflows.triage.base import DEFAULT_CATEGORIES, URGENCIES
 
 # domain action -> (callback verb, button label key); correct_triage gives two buttons.

@@ -2,7 +2,7 @@
 
 Why separate from the handlers and the delivery port: the same case card appears in a new-case ping, a
 reminder, ``/case N`` and a refreshed message after a button press; one renderer keeps them identical and
-unit-testable without Telegram. Everything here is pure (no I/O); every word comes from :mod:`bot.i18n`.
+unit-testable without Telegram. Everything here is pure (no I/O); every word comes from :mod:`i18n`.
 
 Times are stored as naive UTC; officials read them in China Standard Time (UTC+8, no daylight saving).
 """
@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.i18n import label, t
 from bot.textsplit import clip
+from i18n import label, t
 from workflows.views import CaseView, TimelineEntry
 
 LOCAL_OFFSET = timedelta(hours=8)
@@ -114,7 +114,7 @@ def timeline_line(lang: str, e: TimelineEntry) -> str:
 
 
 def _known(key: str) -> bool:
-    from bot.i18n import has
+    from i18n import has
 
     return has(key)
 

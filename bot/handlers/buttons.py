@@ -19,7 +19,7 @@ from bot.handlers.language import on_language_button
 from bot.handlers.officials import on_official_button, show_cases
 from bot.handlers.reporting import on_retry_transcription
 from bot.handlers.worker import on_reporter_button, show_my
-from bot.i18n import label, t
+from i18n import label, t
 from workflows.errors import ConcurrentUpdate, DomainError, InvalidTransition, NotFound, NotPermitted
 from workflows.views import CaseView, PersonView
 

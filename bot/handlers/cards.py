@@ -10,8 +10,8 @@ from telegram.ext import ContextTypes
 
 from bot import keyboards as kb
 from bot.handlers.common import call, ctx_of, error_text, lang_for, reply, safe_edit
-from bot.i18n import t
 from bot.render import case_card, list_line
+from i18n import t
 from workflows.errors import DomainError
 from workflows.views import CaseView, PersonView
 

@@ -19,8 +19,8 @@ from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.i18n import normalize, t
 from bot.textsplit import split_message
+from i18n import normalize, t
 from workflows.errors import ConcurrentUpdate, DomainError, InvalidTransition, NotFound, NotPermitted
 from workflows.views import PersonView
 
@@ -136,7 +136,7 @@ async def safe_edit(update: Update, text: str | None, keyboard: InlineKeyboardMa
 
 def error_text(lang: str, exc: DomainError, *, state: str | None = None) -> str:
     """A domain error in words for the user (never internals)."""
-    from bot.i18n import label
+    from i18n import label
 
     code = exc.code
     if isinstance(exc, InvalidTransition | ConcurrentUpdate) or code in ("invalid_transition", "concurrent_update"):

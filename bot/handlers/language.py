@@ -12,7 +12,7 @@ from telegram.ext import ContextTypes
 from bot import keyboards as kb
 from bot.callbacks import Callback
 from bot.handlers.common import call, ctx_of, lang_for, reply, require_person, safe_answer, safe_edit
-from bot.i18n import label, t
+from i18n import label, t
 from workflows.views import PersonView
 
 

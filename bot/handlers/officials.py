@@ -26,7 +26,7 @@ from bot.handlers.common import (
     safe_edit,
 )
 from bot.handlers.reporting import clear_prompt, set_prompt
-from bot.i18n import t
+from i18n import t
 from workflows.views import PersonView
 
 REASSIGN_PAGE = 8  # people per page of the reassign list (one per row, big enough for a thumb)

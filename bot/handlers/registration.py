@@ -20,7 +20,7 @@ from bot.handlers.common import (
     reply,
     require_person,
 )
-from bot.i18n import label, t
+from i18n import label, t
 from workflows.errors import DomainError, NotFound, NotPermitted
 
 

@@ -37,8 +37,8 @@ from bot.handlers.common import (
     safe_answer,
     tibetan_or_chinese,
 )
-from bot.i18n import label, t
 from bot.render import report_receipt
+from i18n import label, t
 from workflows.cases import AudioIn
 from workflows.errors import DomainError, NotPermitted, ValidationError
 from workflows.views import CaseView, PersonView

@@ -20,8 +20,8 @@ from bot.handlers.common import (
     tibetan_or_chinese,
 )
 from bot.handlers.reporting import FOLLOWUPS_KEY, set_prompt
-from bot.i18n import t
 from bot.render import understood
+from i18n import t
 from workflows.views import PersonView
 
 

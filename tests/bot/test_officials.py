@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.i18n import t
+from i18n import t
 from tests.bot.conftest import Harness
 from tests.bot.test_case_loop import GENERAL, URGENT, case_number
 

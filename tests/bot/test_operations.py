@@ -19,9 +19,9 @@ from telegram.ext import Application, PicklePersistence
 import bot.app as bot_app
 from bot.app import build_application, make_persistence
 from bot.config import config_from_dict
-from bot.i18n import t
 from bot.ledger import COLUMNS, DEFAULT_TIMEZONE, zone
 from bot.wiring import build_services
+from i18n import t
 from storage.db import Database
 from tests.bot.conftest import Harness, ScriptedTranscriber, make_config
 from tests.bot.test_case_loop import GENERAL, case_number

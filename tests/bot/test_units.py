@@ -10,9 +10,9 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Time
 from bot import keyboards as kb
 from bot.callbacks import MAX_BYTES, VERBS, BadCallback, pack, parse
 from bot.delivery import as_delivery_error, compose
-from bot.i18n import UI_LANGUAGES, catalogue, placeholders, t
 from bot.render import case_card, list_line
 from bot.textsplit import split_message, utf16_len
+from i18n import UI_LANGUAGES, catalogue, placeholders, t
 from workflows.views import CaseView, PersonRef
 
 

@@ -1,15 +1,19 @@
-"""User-facing text: one gettext catalogue per language (``locales/<lang>.po``), read with Babel.
+"""User-facing text: gettext catalogues per language (``locales/<lang>/*.po``), read with Babel.
+
+Shared by every adapter (the Telegram bot, the web console): it imports nothing of theirs.
 
 Why gettext .po files read by Babel (and not dicts in code or compiled .mo files):
 - translators and reviewers (e.g. a Tibetan-speaking county cadre) can edit a .po file with any PO editor or a
   plain text editor, and see every string of one language in one place;
 - Babel parses .po directly, so there is no compile step to forget;
 - message ids are stable keys (``report.filed``) rather than source sentences: the bot has three equal
-  languages and the keys stay put when the Chinese wording is improved.
+  languages and the keys stay put when the Chinese wording is improved;
+- one file per area of the product (``core.po``, ``tasks.po``, ``web.po`` ...) inside each language folder,
+  all merged at load time (a key defined twice is an error), so features are translated and reviewed apart.
 
 Placeholders use ``str.format`` names (``{case_id}``). A missing translation falls back to Simplified Chinese
 (the default UI language), then to the key itself, so a gap in a catalogue shows up as a readable string rather
-than a crash; ``tests/bot/test_i18n.py`` checks that every catalogue has every key with the same placeholders.
+than a crash; ``tests/bot/test_units.py`` checks that every catalogue has every key with the same placeholders.
 """
 
 from __future__ import annotations
@@ -31,13 +35,25 @@ LANGUAGE_NAMES = {"zh": "中文", "bo": "བོད་ཡིག", "en": "English"
 
 @cache
 def catalogue(lang: str) -> dict[str, str]:
-    """All translated strings of one language, keyed by message id (empty translations are left out)."""
-    path = LOCALES_DIR / f"{lang}.po"
-    if not path.exists():
-        return {}
-    with path.open("rb") as fh:
-        cat = read_po(fh)
-    return {str(msg.id): str(msg.string) for msg in cat if msg.id and msg.string}
+    """All translated strings of one language, keyed by message id (empty translations are left out).
+
+    Every ``locales/<lang>/*.po`` is read, in name order; a message id defined in two files raises, so two
+    areas can never silently overwrite each other's text."""
+    merged: dict[str, str] = {}
+    origin: dict[str, str] = {}
+    for path in sorted((LOCALES_DIR / lang).glob("*.po")):
+        with path.open("rb") as fh:
+            cat = read_po(fh)
+        for msg in cat:
+            if not msg.id:
+                continue
+            key = str(msg.id)
+            if key in origin:
+                raise ValueError(f"{path.name}: message id {key!r} is already defined in {origin[key]}")
+            origin[key] = path.name
+            if msg.string:
+                merged[key] = str(msg.string)
+    return merged
 
 
 def normalize(lang: str | None) -> str:
