@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -47,13 +47,13 @@ from bot import render
 from bot.textsplit import MAX_CAPTION, clip, split_message, utf16_len
 from i18n import normalize, t
 from workflows.errors import DomainError
+from workflows.notifications import Kind
 from workflows.outbox import PROGRESS_KEY
 from workflows.ports import DeliveryError
 from workflows.views import CaseView
 
 log = logging.getLogger(__name__)
 
-AUDIO_FOR = frozenset({"case_assigned", "urgent_alert", "transcript_ready", "case_escalated"})
 VOICE_MIME = ("audio/ogg", "audio/opus", "audio/mpeg", "audio/mp3", "audio/mp4", "audio/x-m4a", "audio/m4a")
 
 
@@ -108,97 +108,212 @@ def _ref_name(ref: Any, lang: str) -> str:
     return render._name(ref, lang)
 
 
+@dataclass(frozen=True)
+class Notice:
+    """What a renderer gets: one notification, the reader's language, and the case as the reader sees it now
+    (``view`` is None when the reader may no longer see the case: render from the payload, no buttons)."""
+
+    kind: str
+    payload: Mapping[str, Any]
+    lang: str
+    recipient_id: int
+    view: CaseView | None
+
+    @property
+    def case_id(self) -> Any:
+        return self.payload.get("case_id")
+
+    @property
+    def for_reporter(self) -> bool:
+        return self.view is not None and self.view.reporter.id == self.recipient_id
+
+    def t(self, key: str, **params: Any) -> str:
+        return t(self.lang, key, **params)
+
+    def name(self, key: str) -> str:
+        """A person ref from the payload (``owner``, ``by`` ...) as a name."""
+        return _ref_name(self.payload.get(key), self.lang)
+
+    def keyboard(self, offer: tuple[str, ...]) -> InlineKeyboardMarkup | None:
+        """The reader's buttons for this case among ``offer`` (from what they may do now)."""
+        cid = self.case_id
+        if not cid:
+            return None
+        allowed = self.view.allowed_actions if self.view is not None else ()
+        retry = bool(self.view and self.view.has_audio and self.view.transcript_status == "failed")
+        return kb.case_keyboard(self.lang, int(cid), allowed, offer, retry_transcription=retry)
+
+    def card(self, header: str, offer: tuple[str, ...] = kb.OFFICIAL, *, audio: bool = True) -> Outgoing:
+        """An official's message: a header line, the case card, their buttons (and the recording)."""
+        view = self.view
+        body = render.case_card(self.lang, view) if view is not None else render.payload_card(self.lang, self.payload)
+        return Outgoing(f"{header}\n{body}", self.keyboard(offer), with_audio=audio and bool(view and view.has_audio))
+
+
+Renderer = Callable[[Notice], Outgoing]
+
+#: One renderer per notification kind (``workflows.notifications.Kind``); a test checks none is missing.
+RENDERERS: dict[str, Renderer] = {}
+
+
+def renders(*kinds: Kind) -> Callable[[Renderer], Renderer]:
+    """Register the renderer of ``kinds`` (each kind exactly once)."""
+
+    def register(fn: Renderer) -> Renderer:
+        for kind in kinds:
+            if kind.value in RENDERERS:
+                raise ValueError(f"two renderers for notification kind {kind.value!r}")
+            RENDERERS[kind.value] = fn
+        return fn
+
+    return register
+
+
+@renders(Kind.case_assigned)
+def _case_assigned(n: Notice) -> Outgoing:
+    header = n.t("n.case_assigned")
+    if n.payload.get("reassigned_by"):
+        header += " " + n.t("n.reassigned_from", by=n.name("reassigned_by"))
+    return n.card(header)
+
+
+@renders(Kind.urgent_alert)
+def _urgent_alert(n: Notice) -> Outgoing:
+    return n.card(n.t("n.urgent_alert"))
+
+
+@renders(Kind.transcript_ready)
+def _transcript_ready(n: Notice) -> Outgoing:
+    return n.card(n.t("n.transcript_ready", case_id=n.case_id, text=clip(str(n.payload.get("text") or ""), 300)))
+
+
+@renders(Kind.case_reopened)
+def _case_reopened(n: Notice) -> Outgoing:
+    reason = n.payload.get("reason") or n.t("reason.not_fixed")
+    return n.card(n.t("n.case_reopened", case_id=n.case_id, reason=reason), audio=False)
+
+
+@renders(Kind.reminder)
+def _reminder(n: Notice) -> Outgoing:
+    p = n.payload
+    due = render.local_time(p.get("due_at"))
+    if p.get("overdue"):
+        header = n.t("n.reminder_overdue", case_id=n.case_id, due=due)
+    elif p.get("stage") == "ack":
+        header = n.t("n.reminder_ack", case_id=n.case_id, due=due)
+    else:
+        header = n.t("n.reminder_resolve", case_id=n.case_id, due=due)
+    return n.card(header, kb.REMINDER, audio=False)
+
+
+@renders(Kind.case_escalated)
+def _case_escalated(n: Notice) -> Outgoing:
+    p = n.payload
+    header = n.t("n.case_escalated", case_id=n.case_id, from_owner=n.name("from_owner"),
+                 to_owner=n.name("to_owner"), reason=render.reason_text(n.lang, p))
+    to_owner = p.get("to_owner") or {}
+    if isinstance(to_owner, Mapping) and to_owner.get("id") == n.recipient_id:
+        return n.card(header)
+    return Outgoing(header)
+
+
+@renders(Kind.case_received)
+def _case_received(n: Notice) -> Outgoing:
+    view = n.view
+    text = render.report_receipt(n.lang, view, n.payload, voice=bool(view and view.has_audio))
+    return Outgoing(text, n.keyboard(kb.REPORTER_RECEIPT))
+
+
+@renders(Kind.case_accepted)
+def _case_accepted(n: Notice) -> Outgoing:
+    key = "n.took_over" if n.payload.get("took_over") else "n.case_accepted"
+    return Outgoing(n.t(key, case_id=n.case_id, owner=n.name("owner")))
+
+
+@renders(Kind.case_reassigned)
+def _case_reassigned(n: Notice) -> Outgoing:
+    text = n.t("n.case_reassigned", case_id=n.case_id, to_owner=n.name("to_owner"))
+    if n.payload.get("reason") == "triage_corrected":
+        text += "\n" + n.t("reason.triage_corrected")
+    return Outgoing(text)
+
+
+@renders(Kind.case_resolved)
+def _case_resolved(n: Notice) -> Outgoing:
+    note = n.payload.get("note") or ""
+    if n.for_reporter:
+        return Outgoing(n.t("n.case_resolved", case_id=n.case_id, note=note), n.keyboard(kb.REPORTER_RESOLVED))
+    return Outgoing(n.t("n.case_resolved_owner", case_id=n.case_id, note=note, by=n.name("by")))
+
+
+@renders(Kind.case_closed)
+def _case_closed(n: Notice) -> Outgoing:
+    return Outgoing(n.t("n.case_closed_auto" if n.payload.get("auto") else "n.case_closed", case_id=n.case_id))
+
+
+@renders(Kind.case_rejected)
+def _case_rejected(n: Notice) -> Outgoing:
+    if n.payload.get("duplicate_of"):
+        return Outgoing(n.t("n.case_duplicate", case_id=n.case_id, of_case_id=n.payload.get("duplicate_of")))
+    return Outgoing(n.t("n.case_rejected", case_id=n.case_id, reason=n.payload.get("reason") or ""))
+
+
+@renders(Kind.triage_corrected)
+def _triage_corrected(n: Notice) -> Outgoing:
+    p = n.payload
+    text = n.t("n.triage_corrected", case_id=n.case_id,
+               **render.understood(n.lang, p.get("new_category"), p.get("new_urgency")))
+    return n.card(text, audio=False)
+
+
+@renders(Kind.details_added)
+def _details_added(n: Notice) -> Outgoing:
+    p = n.payload
+    added = p.get("text") or ("🎙" if p.get("has_audio") else "")
+    text = n.t("n.details_added", case_id=n.case_id, text=added)
+    if n.for_reporter:
+        return Outgoing(text)
+    return n.card(text, audio=False)
+
+
+@renders(Kind.transcription_retry_failed)
+def _transcription_retry_failed(n: Notice) -> Outgoing:
+    """To the official who pressed "retry transcription"."""
+    key = "n.retry_transcription_empty" if n.payload.get("outcome") == "empty" else "n.retry_transcription_failed"
+    return n.card(n.t(key, case_id=n.case_id, error=clip(str(n.payload.get("error") or ""), 200)), audio=False)
+
+
+@renders(Kind.delivery_failed)
+def _delivery_failed(n: Notice) -> Outgoing:
+    p = n.payload
+    cid = n.case_id if n.case_id is not None else "-"
+    recipient = n.name("recipient")
+    if p.get("blocked"):
+        return Outgoing(n.t("n.recipient_blocked", recipient=recipient, kind=p.get("failed_kind"), case_id=cid,
+                            until=render.local_time(p.get("retry_until"))))
+    return Outgoing(n.t("n.delivery_failed", recipient=recipient, kind=p.get("failed_kind"), case_id=cid,
+                        error=clip(str(p.get("error") or ""), 200)))
+
+
+@renders(Kind.routing_failed)
+def _routing_failed(n: Notice) -> Outgoing:
+    return n.card(n.t("n.routing_failed", case_id=n.case_id), audio=False)
+
+
+@renders(Kind.processing_failed)
+def _processing_failed(n: Notice) -> Outgoing:
+    return Outgoing(n.t("n.processing_failed", case_id=n.case_id, error=clip(str(n.payload.get("error") or ""), 200)))
+
+
+def _unknown(n: Notice) -> Outgoing:
+    """A kind this version cannot render (a row written by a newer release): a generic line, never silence."""
+    log.warning("no renderer for notification kind %r; sending a generic update", n.kind)
+    return Outgoing(n.t("n.generic", case_id=n.case_id) if n.case_id else n.t("n.unknown"))
+
+
 def compose(kind: str, payload: Mapping[str, Any], lang: str, recipient_id: int, view: CaseView | None) -> Outgoing:
     """Text and buttons for one notification (pure; unit-tested without Telegram)."""
-    p = payload
-    cid = p.get("case_id")
-    allowed = view.allowed_actions if view is not None else ()
-    card = render.case_card(lang, view) if view is not None else render.payload_card(lang, p)
-    retry = bool(view and view.has_audio and view.transcript_status == "failed")
-
-    def official(header: str, offer: tuple[str, ...] = kb.OFFICIAL, audio: bool = True) -> Outgoing:
-        keyboard = kb.case_keyboard(lang, int(cid), allowed, offer, retry_transcription=retry) if cid else None
-        return Outgoing(f"{header}\n{card}", keyboard, with_audio=audio and bool(view and view.has_audio))
-
-    if kind == "case_assigned":
-        header = t(lang, "n.case_assigned")
-        if p.get("reassigned_by"):
-            header += " " + t(lang, "n.reassigned_from", by=_ref_name(p.get("reassigned_by"), lang))
-        return official(header)
-    if kind == "urgent_alert":
-        return official(t(lang, "n.urgent_alert"))
-    if kind == "transcript_ready":
-        return official(t(lang, "n.transcript_ready", case_id=cid, text=clip(str(p.get("text") or ""), 300)))
-    if kind == "case_reopened":
-        reason = p.get("reason") or t(lang, "reason.not_fixed")
-        return official(t(lang, "n.case_reopened", case_id=cid, reason=reason), audio=False)
-    if kind == "reminder":
-        due = render.local_time(p.get("due_at"))
-        if p.get("overdue"):
-            header = t(lang, "n.reminder_overdue", case_id=cid, due=due)
-        elif p.get("stage") == "ack":
-            header = t(lang, "n.reminder_ack", case_id=cid, due=due)
-        else:
-            header = t(lang, "n.reminder_resolve", case_id=cid, due=due)
-        return official(header, kb.REMINDER, audio=False)
-    if kind == "case_escalated":
-        header = t(lang, "n.case_escalated", case_id=cid, from_owner=_ref_name(p.get("from_owner"), lang),
-                   to_owner=_ref_name(p.get("to_owner"), lang), reason=render.reason_text(lang, p))
-        to_owner = p.get("to_owner") or {}
-        if isinstance(to_owner, Mapping) and to_owner.get("id") == recipient_id:
-            return official(header)
-        return Outgoing(header)
-    if kind == "case_received":
-        text = render.report_receipt(lang, view, p, voice=bool(view and view.has_audio))
-        keyboard = kb.case_keyboard(lang, int(cid), allowed, kb.REPORTER_RECEIPT) if cid else None
-        return Outgoing(text, keyboard)
-    if kind == "case_accepted":
-        key = "n.took_over" if p.get("took_over") else "n.case_accepted"
-        return Outgoing(t(lang, key, case_id=cid, owner=_ref_name(p.get("owner"), lang)))
-    if kind == "case_reassigned":
-        text = t(lang, "n.case_reassigned", case_id=cid, to_owner=_ref_name(p.get("to_owner"), lang))
-        if p.get("reason") == "triage_corrected":
-            text += "\n" + t(lang, "reason.triage_corrected")
-        return Outgoing(text)
-    if kind == "case_resolved":
-        by = p.get("by") or {}
-        if view is not None and view.reporter.id == recipient_id:
-            keyboard = kb.case_keyboard(lang, int(cid), allowed, kb.REPORTER_RESOLVED)
-            return Outgoing(t(lang, "n.case_resolved", case_id=cid, note=p.get("note") or ""), keyboard)
-        return Outgoing(t(lang, "n.case_resolved_owner", case_id=cid, note=p.get("note") or "", by=_ref_name(by, lang)))
-    if kind == "case_closed":
-        return Outgoing(t(lang, "n.case_closed_auto" if p.get("auto") else "n.case_closed", case_id=cid))
-    if kind == "case_rejected":
-        if p.get("duplicate_of"):
-            return Outgoing(t(lang, "n.case_duplicate", case_id=cid, of_case_id=p.get("duplicate_of")))
-        return Outgoing(t(lang, "n.case_rejected", case_id=cid, reason=p.get("reason") or ""))
-    if kind == "triage_corrected":
-        text = t(lang, "n.triage_corrected", case_id=cid,
-                 **render.understood(lang, p.get("new_category"), p.get("new_urgency")))
-        return official(text, audio=False)
-    if kind == "details_added":
-        added = p.get("text") or ("🎙" if p.get("has_audio") else "")
-        text = t(lang, "n.details_added", case_id=cid, text=added)
-        if view is not None and view.reporter.id == recipient_id:
-            return Outgoing(text)
-        return official(text, audio=False)
-    if kind == "transcription_retry_failed":  # to the official who pressed "retry transcription"
-        key = "n.retry_transcription_empty" if p.get("outcome") == "empty" else "n.retry_transcription_failed"
-        return official(t(lang, key, case_id=cid, error=clip(str(p.get("error") or ""), 200)), audio=False)
-    if kind == "delivery_failed" and p.get("blocked"):
-        rec = p.get("recipient") or {}
-        return Outgoing(t(lang, "n.recipient_blocked", recipient=_ref_name(rec, lang), kind=p.get("failed_kind"),
-                          case_id=cid if cid is not None else "-", until=render.local_time(p.get("retry_until"))))
-    if kind == "delivery_failed":
-        rec = p.get("recipient") or {}
-        return Outgoing(t(lang, "n.delivery_failed", recipient=_ref_name(rec, lang), kind=p.get("failed_kind"),
-                          case_id=cid if cid is not None else "-", error=clip(str(p.get("error") or ""), 200)))
-    if kind == "routing_failed":
-        return official(t(lang, "n.routing_failed", case_id=cid), audio=False)
-    if kind == "processing_failed":
-        return Outgoing(t(lang, "n.processing_failed", case_id=cid, error=clip(str(p.get("error") or ""), 200)))
-    log.warning("no renderer for notification kind %r; sending a generic update", kind)
-    return Outgoing(t(lang, "n.generic", case_id=cid) if cid else t(lang, "n.unknown"))
+    return RENDERERS.get(str(kind), _unknown)(Notice(str(kind), payload, lang, recipient_id, view))
 
 
 class TelegramDelivery:

@@ -1,6 +1,8 @@
-"""Showing cases: a case card with its timeline and the viewer's buttons, and paged case lists.
+"""Showing cases: a case card with its timeline and the viewer's buttons, paged case lists, and the answer to a
+button that no longer applies.
 
-Shared by workers (/my) and officials (/cases, /case N, /overdue) so both see the same card.
+Shared by workers (/my) and officials (/cases, /case N, /overdue) so both see the same card. Every button
+handler may import this module; this module imports no handler module (so there is no import cycle).
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
 from bot import keyboards as kb
-from bot.handlers.common import call, ctx_of, error_text, lang_for, reply, safe_edit
+from bot.handlers.common import call, ctx_of, error_text, lang_for, reply, safe_answer, safe_edit
 from bot.render import case_card, list_line
-from i18n import t
+from i18n import label, t
 from workflows.errors import DomainError
 from workflows.views import CaseView, PersonView
 
@@ -45,6 +47,25 @@ async def refresh_card(update: Update, context: ContextTypes.DEFAULT_TYPE, perso
     lang = lang_for(person)
     text = case_card(lang, view, for_official=view.reporter.id != person.id)
     await safe_edit(update, text, card_keyboard(lang, view, person.id))
+
+
+async def stale(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, view: CaseView,
+                action: str | None = None) -> None:
+    """The button no longer applies: say what the case is now and redraw the card with current buttons.
+    Someone who may do nothing at all with the case gets a plain "not allowed"."""
+    lang = lang_for(person)
+    if not view.allowed_actions and view.reporter.id != person.id and action is not None:
+        await safe_answer(update, t(lang, "err.not_allowed"), alert=True)
+        return
+    await safe_answer(update, t(lang, "err.stale", state=label(lang, "state", view.state)), alert=True)
+    await refresh_card(update, context, person, view)
+
+
+async def show_my(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, page: int, *,
+                  edit: bool) -> None:
+    """The reporter's own cases (``/my``), newest state first; also what a worker gets for ``/cases``."""
+    await case_list(update, context, person, scope="reported", overdue_only=False, page=page,
+                    header_key="my.header", empty_key="my.empty", page_verb="my", page_arg=None, edit=edit)
 
 
 async def case_list(

@@ -24,17 +24,20 @@ async def lang_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await reply(update, t(lang, "lang.choose_ui"), kb.language_keyboard())
 
 
-async def on_language_button(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
-    people = ctx_of(context).people
-    if cb.verb == "ui":
-        updated = await call(people.set_language, person.id, ui=cb.arg)
-        lang = lang_for(updated)
-        await safe_answer(update, t(lang, "lang.ui_set"))
-        await safe_edit(update, t(lang, "lang.ui_set"), None)
-        await reply(update, t(lang, "lang.choose_speech"), kb.speech_keyboard(lang))
-    else:
-        updated = await call(people.set_language, person.id, speech=cb.arg)
-        lang = lang_for(updated)
-        text = t(lang, "lang.speech_set", speech=label(lang, "speech", updated.speech_language))
-        await safe_answer(update, text)
-        await safe_edit(update, text, None)
+async def on_ui_language(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    """``ui:0:<zh|bo|en>``; then asks for the speech language."""
+    updated = await call(ctx_of(context).people.set_language, person.id, ui=cb.arg)
+    lang = lang_for(updated)
+    await safe_answer(update, t(lang, "lang.ui_set"))
+    await safe_edit(update, t(lang, "lang.ui_set"), None)
+    await reply(update, t(lang, "lang.choose_speech"), kb.speech_keyboard(lang))
+
+
+async def on_speech_language(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView,
+                             cb: Callback) -> None:
+    """``sp:0:<zh|bo>``: which transcription model hears this person's voice notes."""
+    updated = await call(ctx_of(context).people.set_language, person.id, speech=cb.arg)
+    lang = lang_for(updated)
+    text = t(lang, "lang.speech_set", speech=label(lang, "speech", updated.speech_language))
+    await safe_answer(update, text)
+    await safe_edit(update, text, None)

@@ -14,7 +14,7 @@ from telegram.ext import ContextTypes
 
 from bot import keyboards as kb
 from bot.callbacks import Callback
-from bot.handlers.cards import case_list, refresh_card, show_case
+from bot.handlers.cards import case_list, refresh_card, show_case, show_my, stale
 from bot.handlers.common import (
     OFFICIAL_ROLES,
     call,
@@ -63,8 +63,6 @@ async def overdue_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def show_cases(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, which: str, page: int,
                      *, edit: bool) -> None:
     if person.role not in OFFICIAL_ROLES:  # a worker's own list is /my
-        from bot.handlers.worker import show_my
-
         await show_my(update, context, person, page, edit=edit)
         return
     overdue = which == "overdue"
@@ -88,72 +86,99 @@ async def case_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await show_case(update, context, person, int(arg))
 
 
-async def on_official_button(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
-    """Official verbs. Domain errors propagate to the button router, which answers them uniformly."""
-    from bot.handlers.buttons import stale
+async def on_accept(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    bc = ctx_of(context)
+    view = await call(bc.cases.accept, cb.case_id, person.id)
+    bc.kick()
+    await safe_answer(update, t(lang_for(person), "done.accept", case_id=cb.case_id))
+    await refresh_card(update, context, person, view)
 
+
+async def on_acknowledge(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    lang = lang_for(person)
+    view = await call(ctx_of(context).cases.acknowledge_reminder, cb.case_id, person.id)
+    await safe_answer(update, t(lang, "done.ack"))
+    await safe_edit(update, None, kb.case_keyboard(lang, cb.case_id, view.allowed_actions, kb.OFFICIAL))
+
+
+async def on_prompt(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    """Resolve / escalate / reject / duplicate: check the case still allows it, then ask for the words."""
+    action, question = PROMPTS[cb.verb]
+    lang = lang_for(person)
+    view = await call(ctx_of(context).cases.get_case, cb.case_id, person.id)
+    if action not in view.allowed_actions:
+        await stale(update, context, person, view, action=action)
+        return
+    set_prompt(context, cb.verb, cb.case_id)
+    await safe_answer(update)
+    await reply(update, t(lang, question, case_id=cb.case_id), kb.cancel_keyboard(lang, cb.case_id))
+
+
+async def on_reassign_list(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    """The list of people (``rsg``), or another page of it (``rpg``, edited in place)."""
     bc = ctx_of(context)
     lang = lang_for(person)
     case_id = cb.case_id
-    if cb.verb == "acc":
-        view = await call(bc.cases.accept, case_id, person.id)
-        bc.kick()
-        await safe_answer(update, t(lang, "done.accept", case_id=case_id))
-        await refresh_card(update, context, person, view)
-    elif cb.verb == "ack":
-        view = await call(bc.cases.acknowledge_reminder, case_id, person.id)
-        await safe_answer(update, t(lang, "done.ack"))
-        await safe_edit(update, None, kb.case_keyboard(lang, case_id, view.allowed_actions, kb.OFFICIAL))
-    elif cb.verb in PROMPTS:
-        action, question = PROMPTS[cb.verb]
-        view = await call(bc.cases.get_case, case_id, person.id)
-        if action not in view.allowed_actions:
-            await stale(update, context, person, view, action=action)
-            return
-        set_prompt(context, cb.verb, case_id)
-        await safe_answer(update)
-        await reply(update, t(lang, question, case_id=case_id), kb.cancel_keyboard(lang, case_id))
-    elif cb.verb in ("rsg", "rpg"):  # the list of people, or another page of it (edited in place)
-        view = await call(bc.cases.get_case, case_id, person.id)
-        if not {"reassign", "assign"} & set(view.allowed_actions):
-            await stale(update, context, person, view, action="reassign")
-            return
-        people = await call(bc.cases.jurisdiction_people, person.id)
-        choices = [(p.id, p.name, p.role) for p in people if view.owner is None or p.id != view.owner.id]
-        await safe_answer(update)
-        if not choices:
-            await reply(update, t(lang, "prompt.reassign_none"))
-            return
-        pages = -(-len(choices) // REASSIGN_PAGE)
-        page = min(int(cb.arg or 0), pages - 1)
-        shown = choices[page * REASSIGN_PAGE : (page + 1) * REASSIGN_PAGE]
-        text = (t(lang, "prompt.reassign_page", case_id=case_id, page=page + 1, pages=pages) if pages > 1
-                else t(lang, "prompt.reassign", case_id=case_id))
-        keyboard = kb.people_keyboard(lang, case_id, shown, page=page, pages=pages)
-        if cb.verb == "rsg":
-            await reply(update, text, keyboard)
-        else:
-            await safe_edit(update, text, keyboard)
-    elif cb.verb == "rto":
-        target = int(cb.arg or 0)
-        current = await call(bc.cases.get_case, case_id, person.id)
-        if current.state == "reported" and "assign" in current.allowed_actions:
-            view = await call(bc.cases.assign, case_id, person.id, target)
-        else:
-            view = await call(bc.cases.reassign, case_id, person.id, target)
-        bc.kick()
-        owner = view.owner.name if view.owner else ""
-        await safe_answer(update, t(lang, "done.reassign", case_id=case_id, owner=owner))
-        await safe_edit(update, t(lang, "done.reassign", case_id=case_id, owner=owner), None)
-    elif cb.verb == "cnl":
-        clear_prompt(context)
-        await safe_answer(update, t(lang, "prompt.cancelled"))
-        await safe_edit(update, t(lang, "prompt.cancelled"), None)
-    elif cb.verb == "back":
-        view = await call(bc.cases.get_case, case_id, person.id)
-        offer = kb.REPORTER_RECEIPT if view.reporter.id == person.id else kb.OFFICIAL
-        await safe_answer(update)
-        await safe_edit(update, None, kb.case_keyboard(lang, case_id, view.allowed_actions, offer))
-    elif cb.verb == "view":
-        await safe_answer(update)
-        await show_case(update, context, person, case_id)
+    view = await call(bc.cases.get_case, case_id, person.id)
+    if not {"reassign", "assign"} & set(view.allowed_actions):
+        await stale(update, context, person, view, action="reassign")
+        return
+    people = await call(bc.cases.jurisdiction_people, person.id)
+    choices = [(p.id, p.name, p.role) for p in people if view.owner is None or p.id != view.owner.id]
+    await safe_answer(update)
+    if not choices:
+        await reply(update, t(lang, "prompt.reassign_none"))
+        return
+    pages = -(-len(choices) // REASSIGN_PAGE)
+    page = min(int(cb.arg or 0), pages - 1)
+    shown = choices[page * REASSIGN_PAGE : (page + 1) * REASSIGN_PAGE]
+    text = (t(lang, "prompt.reassign_page", case_id=case_id, page=page + 1, pages=pages) if pages > 1
+            else t(lang, "prompt.reassign", case_id=case_id))
+    keyboard = kb.people_keyboard(lang, case_id, shown, page=page, pages=pages)
+    if cb.verb == "rsg":
+        await reply(update, text, keyboard)
+    else:
+        await safe_edit(update, text, keyboard)
+
+
+async def on_reassign_to(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    bc = ctx_of(context)
+    lang = lang_for(person)
+    case_id, target = cb.case_id, int(cb.arg or 0)
+    current = await call(bc.cases.get_case, case_id, person.id)
+    if current.state == "reported" and "assign" in current.allowed_actions:
+        view = await call(bc.cases.assign, case_id, person.id, target)
+    else:
+        view = await call(bc.cases.reassign, case_id, person.id, target)
+    bc.kick()
+    owner = view.owner.name if view.owner else ""
+    await safe_answer(update, t(lang, "done.reassign", case_id=case_id, owner=owner))
+    await safe_edit(update, t(lang, "done.reassign", case_id=case_id, owner=owner), None)
+
+
+async def on_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    lang = lang_for(person)
+    clear_prompt(context)
+    await safe_answer(update, t(lang, "prompt.cancelled"))
+    await safe_edit(update, t(lang, "prompt.cancelled"), None)
+
+
+async def on_back(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    """Leave the category/urgency picker: the case's buttons again."""
+    lang = lang_for(person)
+    view = await call(ctx_of(context).cases.get_case, cb.case_id, person.id)
+    offer = kb.REPORTER_RECEIPT if view.reporter.id == person.id else kb.OFFICIAL
+    await safe_answer(update)
+    await safe_edit(update, None, kb.case_keyboard(lang, cb.case_id, view.allowed_actions, offer))
+
+
+async def on_view(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    await safe_answer(update)
+    await show_case(update, context, person, cb.case_id)
+
+
+async def on_list_page(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    """◀ ▶ on /cases or /overdue: ``pg:0:<open|overdue>.<page>``."""
+    which, _, page = (cb.arg or "open.0").partition(".")
+    await safe_answer(update)
+    await show_cases(update, context, person, "overdue" if which == "overdue" else "open", int(page or 0), edit=True)

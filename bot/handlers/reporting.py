@@ -24,6 +24,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import keyboards as kb
+from bot.callbacks import Callback
 from bot.handlers.cards import refresh_card
 from bot.handlers.common import (
     OFFICIAL_ROLES,
@@ -257,13 +258,14 @@ async def on_voice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_retry_transcription(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, case_id: int
+    update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback
 ) -> None:
     """An official's "Retry transcription" button (``rtr:``): the domain puts the case back to ``pending`` (a
     restart still picks it up), the pipeline transcribes (downloading first if it must), and the official who
     pressed is told the outcome through the outbox: the updated card, or why it failed again."""
     bc = ctx_of(context)
     lang = lang_for(person)
+    case_id = cb.case_id
     view = await call(bc.cases.get_case, case_id, person.id)
     if not (kb.HANDLER_MARKERS & set(view.allowed_actions)) or not view.has_audio:
         raise NotPermitted(f"person {person.id} may not retry the transcription of case #{case_id}",

@@ -8,7 +8,7 @@ from telegram.ext import ContextTypes
 
 from bot import keyboards as kb
 from bot.callbacks import Callback
-from bot.handlers.cards import case_list
+from bot.handlers.cards import show_my, stale
 from bot.handlers.common import (
     call,
     ctx_of,
@@ -32,61 +32,78 @@ async def my_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await show_my(update, context, person, 0, edit=False)
 
 
-async def show_my(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, page: int, *, edit: bool) -> None:
-    await case_list(update, context, person, scope="reported", overdue_only=False, page=page,
-                    header_key="my.header", empty_key="my.empty", page_verb="my", page_arg=None, edit=edit)
+async def on_my_page(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    await safe_answer(update)
+    await show_my(update, context, person, int(cb.arg or 0), edit=True)
 
 
-async def on_reporter_button(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
-    """Reporter verbs. Domain errors propagate to the button router, which answers them uniformly."""
+async def on_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    bc = ctx_of(context)
+    lang = lang_for(person)
+    await call(bc.cases.confirm, cb.case_id, person.id)
+    bc.kick()
+    await safe_answer(update, t(lang, "done.confirm", case_id=cb.case_id))
+    await safe_edit(update, t(lang, "done.confirm", case_id=cb.case_id), None)
+
+
+async def on_not_fixed(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
     bc = ctx_of(context)
     lang = lang_for(person)
     case_id = cb.case_id
-    if cb.verb == "cfm":
-        await call(bc.cases.confirm, case_id, person.id)
-        bc.kick()
-        await safe_answer(update, t(lang, "done.confirm", case_id=case_id))
-        await safe_edit(update, t(lang, "done.confirm", case_id=case_id), None)
-    elif cb.verb == "nfx":
-        view = await call(bc.cases.reopen, case_id, person.id, None)
-        bc.kick()
-        owner = view.owner.name if view.owner else t(lang, "card.nobody")
-        await safe_answer(update, t(lang, "done.reopen", case_id=case_id, owner=owner))
-        await safe_edit(update, t(lang, "done.reopen", case_id=case_id, owner=owner), None)
-        set_prompt(context, "add", case_id)  # one optional line about what is still wrong
-        await reply(update, t(lang, "prompt.reopen", case_id=case_id), kb.cancel_keyboard(lang, case_id))
-    elif cb.verb == "add":
-        view = await call(bc.cases.get_case, case_id, person.id)
-        if "add_details" not in view.allowed_actions:
-            from bot.handlers.buttons import stale
+    view = await call(bc.cases.reopen, case_id, person.id, None)
+    bc.kick()
+    owner = view.owner.name if view.owner else t(lang, "card.nobody")
+    await safe_answer(update, t(lang, "done.reopen", case_id=case_id, owner=owner))
+    await safe_edit(update, t(lang, "done.reopen", case_id=case_id, owner=owner), None)
+    set_prompt(context, "add", case_id)  # one optional line about what is still wrong
+    await reply(update, t(lang, "prompt.reopen", case_id=case_id), kb.cancel_keyboard(lang, case_id))
 
-            await stale(update, context, person, view)
-            return
-        set_prompt(context, "add", case_id)
-        await safe_answer(update)
-        await reply(update, t(lang, "add.prompt", case_id=case_id), kb.cancel_keyboard(lang, case_id))
-    elif cb.verb == "cat":
-        view = await call(bc.cases.get_case, case_id, person.id)
-        await safe_answer(update)
-        await safe_edit(update, None, kb.category_keyboard(lang, case_id, view.category, bc.cases.categories))
-    elif cb.verb == "urg":
-        view = await call(bc.cases.get_case, case_id, person.id)
-        await safe_answer(update)
-        await safe_edit(update, None, kb.urgency_keyboard(lang, case_id, view.urgency))
-    elif cb.verb in ("scat", "surg"):
-        kwargs = {"category": cb.arg} if cb.verb == "scat" else {"urgency": cb.arg}
-        view = await call(bc.cases.correct_triage, case_id, person.id, **kwargs)
-        bc.kick()
-        text = t(lang, "triage.corrected", case_id=case_id, owner=view.owner.name if view.owner else "",
-                 **understood(lang, view.category, view.urgency))
-        offer = kb.REPORTER_RECEIPT if view.reporter.id == person.id else kb.OFFICIAL
-        await safe_answer(update, text)
-        await safe_edit(update, text, kb.case_keyboard(lang, case_id, view.allowed_actions, offer))
-    elif cb.verb == "keep":
-        await safe_answer(update)
-        await safe_edit(update, t(lang, "followup.kept", case_id=case_id), None)
-    elif cb.verb == "new":
-        await file_followup_as_new(update, context, person, cb)
+
+async def on_add(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    lang = lang_for(person)
+    view = await call(ctx_of(context).cases.get_case, cb.case_id, person.id)
+    if "add_details" not in view.allowed_actions:
+        await stale(update, context, person, view)
+        return
+    set_prompt(context, "add", cb.case_id)
+    await safe_answer(update)
+    await reply(update, t(lang, "add.prompt", case_id=cb.case_id), kb.cancel_keyboard(lang, cb.case_id))
+
+
+async def on_choose_category(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView,
+                             cb: Callback) -> None:
+    bc = ctx_of(context)
+    view = await call(bc.cases.get_case, cb.case_id, person.id)
+    await safe_answer(update)
+    await safe_edit(update, None, kb.category_keyboard(lang_for(person), cb.case_id, view.category,
+                                                       bc.cases.categories))
+
+
+async def on_choose_urgency(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView,
+                            cb: Callback) -> None:
+    view = await call(ctx_of(context).cases.get_case, cb.case_id, person.id)
+    await safe_answer(update)
+    await safe_edit(update, None, kb.urgency_keyboard(lang_for(person), cb.case_id, view.urgency))
+
+
+async def on_set_triage(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    """``scat:<id>:<category>`` / ``surg:<id>:<urgency>``: the domain checks the value and the right."""
+    bc = ctx_of(context)
+    lang = lang_for(person)
+    case_id = cb.case_id
+    kwargs = {"category": cb.arg} if cb.verb == "scat" else {"urgency": cb.arg}
+    view = await call(bc.cases.correct_triage, case_id, person.id, **kwargs)
+    bc.kick()
+    text = t(lang, "triage.corrected", case_id=case_id, owner=view.owner.name if view.owner else "",
+             **understood(lang, view.category, view.urgency))
+    offer = kb.REPORTER_RECEIPT if view.reporter.id == person.id else kb.OFFICIAL
+    await safe_answer(update, text)
+    await safe_edit(update, text, kb.case_keyboard(lang, case_id, view.allowed_actions, offer))
+
+
+async def on_keep(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    await safe_answer(update)
+    await safe_edit(update, t(lang_for(person), "followup.kept", case_id=cb.case_id), None)
 
 
 async def file_followup_as_new(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
