@@ -27,6 +27,7 @@ from storage.db import Database
 from storage.models import Person, Role
 from storage.orgtree import SAMPLE_DIR, OrgImportError, export_org, import_org_dir
 from workflows.ports import Clock, SystemClock
+from workflows.scopes import ALIASES, SCOPES, default_scope
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 LOCAL = zone(DEFAULT_TIMEZONE)
@@ -166,10 +167,9 @@ def cmd_cases(ctx: Context, args: argparse.Namespace) -> int:
     if args.person:
         viewer = ctx.person_id(args.person)
         scope = args.scope
-        if scope is None:
+        if scope is None:  # what /cases (officials) or /my (workers) shows: workflows.scopes
             with ctx.db.session() as s:
-                role = s.get(Person, viewer).role  # type: ignore[union-attr]
-            scope = "reported" if role == Role.liaison_worker else "mine"
+                scope = default_scope(s.get(Person, viewer).role)  # type: ignore[union-attr]
         cases = ctx.services.case_service.list_cases(
             viewer, scope=scope, open_only=not args.all, limit=args.limit
         )
@@ -308,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="+", help="what happened")
     p = add("cases", cmd_cases, "list cases (open ones unless --all)")
     p.add_argument("--person", metavar="CODE", help="as this person sees them")
-    p.add_argument("--scope", choices=("mine", "jurisdiction", "reported"), help="with --person")
+    p.add_argument("--scope", choices=(*SCOPES, *ALIASES), help="with --person: desk (officials' default: mine, "
+                   "watched and the rest of their area), mine, watched, area, reported (workers' default)")
     p.add_argument("--all", action="store_true", help="include closed, rejected and duplicate cases")
     p.add_argument("--limit", type=int, default=50)
     p = add("show", cmd_show, "one case: card and timeline")

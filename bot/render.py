@@ -119,8 +119,9 @@ def _known(key: str) -> bool:
     return has(key)
 
 
-def list_line(lang: str, view: CaseView) -> str:
-    """One line per case in /my, /cases, /overdue: number, urgency, category, state, a bit of the text."""
+def list_line(lang: str, view: CaseView, *, viewer_id: int | None = None) -> str:
+    """One line per case in /my, /cases, /overdue: number, urgency, category, state, who has it when that is
+    not the viewer (a case escalated away, or someone else's in the area), a bit of the text."""
     head = t(
         lang,
         "list.line",
@@ -130,6 +131,8 @@ def list_line(lang: str, view: CaseView) -> str:
         state=label(lang, "state", view.state),
         overdue=t(lang, "list.overdue_mark") if view.overdue else "",
     )
+    if viewer_id is not None and view.reporter.id != viewer_id and (view.owner is None or view.owner.id != viewer_id):
+        head += t(lang, "list.owner", owner=_name(view.owner, lang))
     text = (view.text or "").strip().replace("\n", " ")
     return f"{head} {clip(text, TEXT_IN_LIST)}" if text else head
 

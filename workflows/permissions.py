@@ -10,20 +10,21 @@ Rules:
 - governance operators (综治中心) see every urgent case in their county and may escalate it;
 - the reporter may confirm, reopen, add details and correct what the system understood (triage);
 - admins see everything and may assign a case that routing could not place; the county commander may too;
-- officials also *see* (without acting) cases in their subtree, and department contacts the cases of their
-  department's categories in their county.
+- officials also *see* (without acting) cases in their subtree, department contacts the cases of their
+  department's categories in their county, and anyone a case was escalated away from (a *watcher*: the case is
+  on their desk, :mod:`workflows.scopes`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
 from storage.models import Case, Person, Role, Urgency
-from workflows import lifecycle
+from workflows import lifecycle, scopes
 from workflows.errors import InvalidTransition, NotPermitted
-from workflows.routing import CHAIN_RANK, CHAIN_ROLES, Router, in_subtree
+from workflows.routing import CHAIN_RANK, CHAIN_ROLES, OFFICIAL_ROLES, Router, in_subtree
 
 HANDLER_ACTIONS: tuple[str, ...] = (
     "accept",
@@ -72,10 +73,12 @@ class Relation:
     operator: bool = False  # governance operator, urgent case in their county
     assigner: bool = False  # admin, or county commander of the case's county
     onlooker: bool = False  # may see, not act
+    watcher: bool = False  # the case was escalated away from them: they still follow it (may see, not act)
 
     @property
     def can_view(self) -> bool:
-        return any((self.reporter, self.owner, self.supervisor, self.operator, self.assigner, self.onlooker))
+        return any((self.reporter, self.owner, self.supervisor, self.operator, self.assigner, self.onlooker,
+                    self.watcher))
 
     def role_actions(self) -> set[str]:
         actions: set[str] = set()
@@ -111,7 +114,7 @@ def relation(session: Session, router: Router, case: Case, person: Person) -> Re
         and person.department is not None
         and router.department_for(case.category) == person.department
     )
-    return Relation(
+    rel = Relation(
         reporter=case.reporter_id == person.id,
         owner=is_owner,
         supervisor=supervisor,
@@ -119,6 +122,9 @@ def relation(session: Session, router: Router, case: Case, person: Person) -> Re
         assigner=assigner,
         onlooker=onlooker,
     )
+    if not rel.can_view and role in OFFICIAL_ROLES and scopes.watches(session, case, person):
+        rel = replace(rel, watcher=True)  # on their desk (workflows.scopes), so they may open it
+    return rel
 
 
 def state_allows(session: Session, router: Router, case: Case, action: str) -> bool:

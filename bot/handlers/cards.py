@@ -71,6 +71,7 @@ async def show_my(update: Update, context: ContextTypes.DEFAULT_TYPE, person: Pe
 async def case_list(
     update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, *, scope: str, overdue_only: bool,
     page: int, header_key: str, empty_key: str, page_verb: str, page_arg: str | None, edit: bool,
+    summary: str | None = None,
 ) -> None:
     bc = ctx_of(context)
     lang = lang_for(person)
@@ -86,12 +87,13 @@ async def case_list(
         else:
             await reply(update, text)
         return
-    lines = [t(lang, header_key, page=page + 1)] + [list_line(lang, v) for v in views]
+    lines = [t(lang, header_key, page=page + 1)] + ([summary] if summary else [])
+    lines += [list_line(lang, v, viewer_id=person.id) for v in views]
     remaining = total - (page + 1) * PAGE_SIZE
     if remaining > 0:
         lines.append(t(lang, "list.more", count=remaining))
     keyboard = kb.list_keyboard(
-        lang, [(v.id, list_line(lang, v)) for v in views], page_verb=page_verb, page_arg=page_arg, page=page,
+        lang, [(v.id, list_line(lang, v, viewer_id=person.id)) for v in views], page_verb=page_verb, page_arg=page_arg, page=page,
         has_prev=page > 0, has_next=remaining > 0,
     )
     text = "\n".join(lines)

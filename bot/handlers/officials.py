@@ -40,12 +40,6 @@ PROMPTS = {
 }
 
 
-def scope_for(person: PersonView) -> str:
-    """Chain officials list the cases they own; the governance centre and admins their whole area
-    (for an operator the domain narrows that to urgent cases in the county)."""
-    return "jurisdiction" if person.role in ("governance_operator", "admin") else "mine"
-
-
 async def cases_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     person = await require_person(update, context)
     if person is None:
@@ -65,13 +59,18 @@ async def show_cases(update: Update, context: ContextTypes.DEFAULT_TYPE, person:
     if person.role not in OFFICIAL_ROLES:  # a worker's own list is /my
         await show_my(update, context, person, page, edit=edit)
         return
+    # Both lists are the official's desk (workflows.scopes): /overdue is always a subset of /cases, and the
+    # counts on top come from the same clauses.
     overdue = which == "overdue"
-    scope = "jurisdiction" if overdue else scope_for(person)
+    counts = await call(ctx_of(context).cases.desk_counts, person.id)
+    lang = lang_for(person)
+    summary = t(lang, "desk.counts", mine=counts.mine, watched=counts.watched, other=counts.other,
+                overdue=counts.overdue) if counts.total else None
     await case_list(
-        update, context, person, scope=scope, overdue_only=overdue, page=page,
+        update, context, person, scope="desk", overdue_only=overdue, page=page,
         header_key="overdue.header" if overdue else "cases.header",
         empty_key="overdue.empty" if overdue else "cases.empty",
-        page_verb="pg", page_arg=which, edit=edit,
+        page_verb="pg", page_arg=which, edit=edit, summary=summary,
     )
 
 

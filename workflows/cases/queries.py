@@ -1,5 +1,5 @@
 """Reading cases: one case (permission-checked), its timeline, scoped lists and counts, the ledger (台账), and the
-officials a case may be handed to. Nothing here writes.
+officials a case may be handed to. Nothing here writes. What a list contains is :mod:`workflows.scopes`.
 """
 
 from __future__ import annotations
@@ -7,17 +7,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy import case as sql_case
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage.models import Case, CaseEvent, CaseState, Household, Person, Role, Urgency
-from workflows import lifecycle, permissions
+from storage.models import Case, CaseEvent, CaseState, Household, Person, Role
+from workflows import permissions, scopes
 from workflows.cases.plumbing import CaseCore, _v
-from workflows.errors import NotFound, NotPermitted, ValidationError
+from workflows.errors import NotFound, NotPermitted
 from workflows.notifications import iso
-from workflows.policy import URGENCY_ORDER
-from workflows.routing import CHAIN_RANK, CHAIN_ROLES, OFFICIAL_ROLES, subtree_ids
+from workflows.routing import CHAIN_RANK, OFFICIAL_ROLES, subtree_ids
 from workflows.views import (
     CaseView,
     PersonView,
@@ -28,7 +26,7 @@ from workflows.views import (
     timeline_entry,
 )
 
-SCOPES = ("mine", "jurisdiction", "reported")
+SCOPES = scopes.SCOPES
 
 class CaseQueries(CaseCore):
     """Reads: one case, its timeline, lists and counts, the ledger, reassign targets."""
@@ -54,45 +52,13 @@ class CaseQueries(CaseCore):
             return [timeline_entry(e) for e in events]
 
     def _scoped(self, s: Session, viewer: Person, scope: str, *, open_only: bool, overdue_only: bool, now: datetime):
-        if scope not in SCOPES:
-            raise ValidationError(f"unknown scope {scope!r}", code="unknown_scope", params={"scope": scope})
-        q = select(Case)
-        if scope == "mine":
-            q = q.where(Case.owner_id == viewer.id)
-        elif scope == "reported":
-            q = q.where(Case.reporter_id == viewer.id)
-        else:
-            q = q.where(self._jurisdiction_clause(s, viewer))
+        """The named list of :mod:`workflows.scopes`, narrowed to open and/or overdue cases."""
+        q = select(Case).where(scopes.clause(s, viewer, self.router, scope))
         if open_only:
-            q = q.where(Case.state.in_([CaseState(x) for x in lifecycle.OPEN_STATES]))
+            q = q.where(scopes.is_open())
         if overdue_only:
-            q = q.where(
-                or_(
-                    and_(Case.state == CaseState.assigned, Case.ack_due_at <= now),
-                    and_(Case.state.in_([CaseState.assigned, CaseState.accepted]), Case.resolve_due_at <= now),
-                )
-            )
+            q = q.where(scopes.is_overdue(now))
         return q
-
-    def _jurisdiction_clause(self, s: Session, viewer: Person):
-        role = viewer.role
-        if role == Role.admin:
-            return Case.id.is_not(None)
-        units = subtree_ids(s, viewer.unit_id)
-        if role == Role.governance_operator:
-            return and_(Case.unit_id.in_(units), Case.urgency == Urgency.urgent)
-        if role == Role.department_contact:
-            cats = [c for c, d in self.router.department_for_category.items() if d == viewer.department]
-            return or_(Case.owner_id == viewer.id, and_(Case.unit_id.in_(units), Case.category.in_(cats)))
-        if role in CHAIN_ROLES:
-            return Case.unit_id.in_(units)
-        return Case.reporter_id == viewer.id
-
-    @staticmethod
-    def _ordering():
-        urgency_rank = sql_case({u: i for i, u in enumerate(URGENCY_ORDER)}, value=Case.urgency, else_=len(URGENCY_ORDER))
-        due = sql_case((Case.state == CaseState.assigned, Case.ack_due_at), else_=Case.resolve_due_at)
-        return (urgency_rank, due.asc().nulls_last(), Case.created_at, Case.id)
 
     def list_cases(
         self,
@@ -104,12 +70,13 @@ class CaseQueries(CaseCore):
         limit: int = 10,
         offset: int = 0,
     ) -> list[CaseView]:
-        """Cases for a list screen, most urgent first, then the most overdue (earliest deadline) first."""
+        """Cases for a list screen (``scope``: see :mod:`workflows.scopes`): on a desk the viewer's own first,
+        then those escalated away from them, then the rest; within each most urgent, then most overdue."""
         now = self.clock.now()
         with self.db.session() as s:
             viewer = self._person(s, viewer_id)
             q = self._scoped(s, viewer, scope, open_only=open_only, overdue_only=overdue_only, now=now)
-            cases = s.scalars(q.order_by(*self._ordering()).limit(limit).offset(offset)).all()
+            cases = s.scalars(q.order_by(*scopes.ordering(viewer)).limit(limit).offset(offset)).all()
             return [self._view(s, c, viewer, now) for c in cases]
 
     def count_cases(self, viewer_id: int, *, scope: str = "mine", open_only: bool = True, overdue_only: bool = False) -> int:
@@ -118,6 +85,11 @@ class CaseQueries(CaseCore):
             viewer = self._person(s, viewer_id)
             q = self._scoped(s, viewer, scope, open_only=open_only, overdue_only=overdue_only, now=now)
             return s.scalar(select(func.count()).select_from(q.with_only_columns(Case.id).subquery())) or 0
+
+    def desk_counts(self, viewer_id: int) -> scopes.DeskCounts:
+        """Open cases on the viewer's desk per group (mine / watched / the rest of the area) and overdue."""
+        with self.db.session() as s:
+            return scopes.desk_counts(s, self._person(s, viewer_id), self.router, self.clock.now())
 
     def latest_open_case(self, reporter_id: int, within: timedelta) -> CaseView | None:
         """The reporter's most recent case still being worked on, if filed within ``within`` (for the bot's
@@ -161,8 +133,8 @@ class CaseQueries(CaseCore):
         now = self.clock.now()
         with self.db.session() as s:
             q = select(Case)
-            if viewer_id is not None:
-                q = q.where(self._jurisdiction_clause(s, self._person(s, viewer_id)))
+            if viewer_id is not None:  # the viewer's desk, in every state (workflows.scopes)
+                q = q.where(scopes.desk(s, self._person(s, viewer_id), self.router))
             rows = []
             households: dict[int, str] = {}
             for case in s.scalars(q.order_by(Case.id)):
