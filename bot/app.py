@@ -17,7 +17,6 @@ import logging
 import sys
 from collections.abc import Mapping
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,13 +26,10 @@ from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
-    BasePersistence,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
-    PersistenceInput,
-    PicklePersistence,
     TypeHandler,
     filters,
 )
@@ -45,6 +41,7 @@ from bot.handlers.common import BotContext, Limits, lang_for, person_of
 from bot.voice import TranscriptionPool, VoicePipeline
 from i18n import DEFAULT_LANGUAGE, UI_LANGUAGES, set_configured_labels, t
 from transcription.base import Transcriber
+from workflows.conversation import ConversationState
 from workflows.durations import parse_duration
 from workflows.outbox import OutboxDispatcher, release_waiting_for_user
 from workflows.ports import Clock
@@ -63,10 +60,6 @@ NO_WEBHOOK_SECRET_MESSAGE = (
 #: The command menu, in this order; each description is ``cmd.<command>`` in the catalogues.
 MENU_COMMANDS = ("my", "cases", "overdue", "ledger", "lang", "help")
 STANDARD_DOWNLOAD_LIMIT = 20 * 1024 * 1024
-STATE_FILE = "bot-state.pickle"
-#: How often changed chat/user data (pending prompts) is written to the state file, in seconds. Short, so a
-#: crash (not a clean stop, which always writes) loses at most this much; the file is tiny.
-PERSISTENCE_INTERVAL = 5.0
 
 
 class Background:
@@ -202,27 +195,6 @@ def add_handlers(app: Application, dedupe: UpdateDeduplicator) -> None:
     app.add_error_handler(_error_handler)
 
 
-def state_file(config: Any) -> Path:
-    """Where the bot keeps chat and user data between restarts: ``<data_dir>/bot-state.pickle``."""
-    return Path(config.database.data_dir) / STATE_FILE
-
-
-def make_persistence(path: Path) -> PicklePersistence:
-    """PTB persistence for chat_data and user_data only.
-
-    Why: an official who pressed 办结 and is typing the note must not lose the question because the service
-    was restarted (a deploy, systemd after a crash); the pending prompt lives in ``chat_data``. bot_data is
-    *not* persisted — it holds the live services — and neither is callback data (our buttons carry plain
-    ``verb:case_id`` strings, re-checked by the domain anyway).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return PicklePersistence(
-        filepath=path,
-        store_data=PersistenceInput(bot_data=False, chat_data=True, user_data=True, callback_data=False),
-        update_interval=PERSISTENCE_INTERVAL,
-    )
-
-
 def command_menu(lang: str) -> list[BotCommand]:
     return [BotCommand(command, t(lang, f"cmd.{command}")) for command in MENU_COMMANDS]
 
@@ -245,12 +217,12 @@ def webhook_options(config: Any) -> dict[str, Any]:
 
 
 def build_application(config: Any, services: Any, *, clock: Clock | None = None,
-                      transcribers: Mapping[str, Transcriber] | None = None,
-                      persistence: BasePersistence | None = None) -> Application:
+                      transcribers: Mapping[str, Transcriber] | None = None) -> Application:
     """The real application, ready for ``run_polling``/``run_webhook`` (or a test's manual lifecycle).
 
-    ``persistence`` is None in tests unless a test restarts the bot; :func:`run` passes
-    :func:`make_persistence` on the configured data directory."""
+    The application keeps nothing of its own between two updates: pending questions and other per-chat
+    state are in the database (:mod:`bot.conversation`), so a restart, or another process behind the same
+    load balancer, carries on the conversation. PTB persistence is therefore not used."""
     if not config.bot.token:
         raise ValueError(NO_TOKEN_MESSAGE)
     clock = clock or services.clock
@@ -269,13 +241,12 @@ def build_application(config: Any, services: Any, *, clock: Clock | None = None,
         builder = builder.base_url(config.bot.base_url)
     if config.bot.base_file_url:
         builder = builder.base_file_url(config.bot.base_file_url)
-    if persistence is not None:
-        builder = builder.persistence(persistence)
     app = builder.build()
 
     transcription_cfg = dict(config.transcription or {})
     pool = TranscriptionPool(transcribers or {}, workers=int(transcription_cfg.get("workers", 1)))
-    delivery = TelegramDelivery(app.bot, services.case_service)
+    conversations = ConversationState(services.db, clock)
+    delivery = TelegramDelivery(app.bot, services.case_service, conversations)
     outbox = config.outbox
     dispatcher = OutboxDispatcher(
         services.db, clock, delivery, max_attempts=outbox.max_attempts,
@@ -298,6 +269,7 @@ def build_application(config: Any, services: Any, *, clock: Clock | None = None,
     bc = BotContext(
         config=config, cases=services.case_service, people=services.people_service, db=services.db, clock=clock,
         kick=background.kick, delivery=delivery, voice=pipeline, limits=_limits(config, transcription_cfg),
+        conversations=conversations,
         followup_window=parse_duration(window), deep_link=config.bot.deep_link,
     )
     app.bot_data["lianhu"] = bc
@@ -321,6 +293,10 @@ async def set_command_menus(app: Application) -> None:
 
 async def _post_init(app: Application) -> None:
     await set_command_menus(app)
+    try:  # expired questions are invisible anyway; this only keeps the table small
+        await asyncio.to_thread(app.bot_data["lianhu"].conversations.prune)
+    except Exception:
+        log.exception("could not prune expired conversation state")
     await app.bot_data["background"].start()
 
 
@@ -341,8 +317,7 @@ def run(config: Any) -> int:
 
     services = build_services(config)
     transcribers = build_transcribers(config.transcription)
-    app = build_application(config, services, clock=services.clock, transcribers=transcribers,
-                            persistence=make_persistence(state_file(config)))
+    app = build_application(config, services, clock=services.clock, transcribers=transcribers)
     try:
         if config.bot.mode == "webhook":
             app.run_webhook(**webhook_options(config))

@@ -44,8 +44,10 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bot import keyboards as kb
 from bot import render
+from bot.conversation import subject as conversation_subject
 from bot.textsplit import MAX_CAPTION, clip, split_message, utf16_len
 from i18n import normalize, t
+from workflows.conversation import ConversationState
 from workflows.errors import DomainError
 from workflows.notifications import Kind
 from workflows.outbox import PROGRESS_KEY
@@ -54,6 +56,9 @@ from workflows.views import CaseView
 
 log = logging.getLogger(__name__)
 
+#: Conversation-state name of the worker's "transcribing…" message for a case (see TelegramDelivery).
+PLACEHOLDER = "voice_placeholder"
+PLACEHOLDER_TTL = timedelta(days=3)
 VOICE_MIME = ("audio/ogg", "audio/opus", "audio/mpeg", "audio/mp3", "audio/mp4", "audio/x-m4a", "audio/m4a")
 
 
@@ -319,11 +324,28 @@ def compose(kind: str, payload: Mapping[str, Any], lang: str, recipient_id: int,
 class TelegramDelivery:
     """Implements ``workflows.ports.DeliveryPort`` with a PTB ``Bot``."""
 
-    def __init__(self, bot: Bot, case_service: Any) -> None:
+    def __init__(self, bot: Bot, case_service: Any, conversations: ConversationState | None = None) -> None:
         self.bot = bot
         self.cases = case_service
-        # case id -> (chat id, message id) of the worker's "transcribing…" message, edited with the result.
-        self.voice_placeholders: dict[int, tuple[int, int]] = {}
+        # Where the worker's "transcribing…" message is (edited with the result). In the database: the
+        # process that sends the receipt is often not the one that received the voice note.
+        self.conversations = conversations
+
+    def remember_voice_placeholder(self, case_id: int, chat_id: int, message_id: int) -> None:
+        """Synchronous (call it in a thread): the receipt of ``case_id`` should edit this message."""
+        if self.conversations is not None:
+            self.conversations.put(conversation_subject(chat_id), f"{PLACEHOLDER}:{case_id}",
+                                   {"message_id": message_id}, ttl=PLACEHOLDER_TTL)
+
+    def _voice_placeholder(self, case_id: int, chat_id: int) -> int | None:
+        if self.conversations is None:
+            return None
+        value = self.conversations.get(conversation_subject(chat_id), f"{PLACEHOLDER}:{case_id}")
+        return int(value["message_id"]) if value and value.get("message_id") else None
+
+    def _forget_voice_placeholder(self, case_id: int, chat_id: int) -> None:
+        if self.conversations is not None:
+            self.conversations.drop(conversation_subject(chat_id), f"{PLACEHOLDER}:{case_id}")
 
     async def _view(self, case_id: int | None, recipient_id: int) -> CaseView | None:
         if case_id is None:
@@ -347,10 +369,12 @@ class TelegramDelivery:
         before = dict(progress)
         try:
             fresh = progress["done"] == 0 and "audio" not in progress
-            if fresh and notification.kind == "case_received" and notification.case_id in self.voice_placeholders:
-                ref = await self._edit_placeholder(notification.case_id, out)
-                if ref is not None:
-                    return ref
+            if fresh and notification.kind == "case_received" and notification.case_id is not None:
+                placeholder = await asyncio.to_thread(self._voice_placeholder, notification.case_id, chat_id)
+                if placeholder is not None:
+                    ref = await self._edit_placeholder(notification.case_id, chat_id, placeholder, out)
+                    if ref is not None:
+                        return ref
             if out.with_audio and view is not None:
                 ref = await self._send_with_audio(chat_id, view.id, out, lang, progress)
                 if ref is not None:
@@ -376,17 +400,16 @@ class TelegramDelivery:
             progress.update(done=i + 1, ref=ref)
         return ref or f"{chat_id}:"
 
-    async def _edit_placeholder(self, case_id: int, out: Outgoing) -> str | None:
-        chat_id, message_id = self.voice_placeholders[case_id]
+    async def _edit_placeholder(self, case_id: int, chat_id: int, message_id: int, out: Outgoing) -> str | None:
         try:
             await self.bot.edit_message_text(
                 clip(out.text, 4096), chat_id=chat_id, message_id=message_id, reply_markup=out.keyboard
             )
         except BadRequest as exc:  # placeholder deleted or unchanged: fall back to a new message
             log.info("could not edit voice placeholder of case %s (%s); sending a new message", case_id, exc)
-            self.voice_placeholders.pop(case_id, None)
+            await asyncio.to_thread(self._forget_voice_placeholder, case_id, chat_id)
             return None
-        self.voice_placeholders.pop(case_id, None)
+        await asyncio.to_thread(self._forget_voice_placeholder, case_id, chat_id)
         return f"{chat_id}:{message_id}"
 
     async def _send_with_audio(self, chat_id: int, case_id: int, out: Outgoing, lang: str,

@@ -312,3 +312,16 @@ class ProcessedUpdate(Base):
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ConversationEntry(Base):
+    """What a bot process must remember between two updates (an official's open question, a follow-up the
+    worker may still file as a new case), shared by every process: see :mod:`workflows.conversation`."""
+
+    __tablename__ = "conversation_state"
+
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)  # e.g. "tg:<chat_id>"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # "prompt", "followup:<message_id>", ...
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)

@@ -14,6 +14,7 @@ from telegram.ext import ContextTypes
 
 from bot import keyboards as kb
 from bot.callbacks import Callback
+from bot.conversation import clear_prompt, set_prompt
 from bot.handlers.cards import case_list, refresh_card, show_case, show_my, stale
 from bot.handlers.common import (
     OFFICIAL_ROLES,
@@ -25,7 +26,6 @@ from bot.handlers.common import (
     safe_answer,
     safe_edit,
 )
-from bot.handlers.reporting import clear_prompt, set_prompt
 from i18n import t
 from workflows.views import PersonView
 
@@ -108,7 +108,7 @@ async def on_prompt(update: Update, context: ContextTypes.DEFAULT_TYPE, person: 
     if action not in view.allowed_actions:
         await stale(update, context, person, view, action=action)
         return
-    set_prompt(context, cb.verb, cb.case_id)
+    await set_prompt(update, context, cb.verb, cb.case_id)
     await safe_answer(update)
     await reply(update, t(lang, question, case_id=cb.case_id), kb.cancel_keyboard(lang, cb.case_id))
 
@@ -157,7 +157,7 @@ async def on_reassign_to(update: Update, context: ContextTypes.DEFAULT_TYPE, per
 
 async def on_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
     lang = lang_for(person)
-    clear_prompt(context)
+    await clear_prompt(update, context)
     await safe_answer(update, t(lang, "prompt.cancelled"))
     await safe_edit(update, t(lang, "prompt.cancelled"), None)
 

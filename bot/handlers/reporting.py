@@ -25,6 +25,7 @@ from telegram.ext import ContextTypes
 
 from bot import keyboards as kb
 from bot.callbacks import Callback
+from bot.conversation import ask_again, clear_prompt, peek_prompt, remember_followup
 from bot.handlers.cards import refresh_card
 from bot.handlers.common import (
     OFFICIAL_ROLES,
@@ -41,28 +42,18 @@ from bot.handlers.common import (
 from bot.render import report_receipt
 from i18n import label, t
 from workflows.cases import AudioIn
+from workflows.conversation import Prompt
 from workflows.errors import DomainError, NotPermitted, ValidationError
 from workflows.views import CaseView, PersonView
 
 log = logging.getLogger(__name__)
 
-PROMPT_KEY = "prompt"
-FOLLOWUPS_KEY = "followups"
-MAX_REMEMBERED_FOLLOWUPS = 20
 _DUP_RE = re.compile(r"^\s*[#＃]?\s*(\d{1,10})\s*[,，:：]?\s*(.*)$", re.S)
 
 
 def source_key(message: Message) -> str:
     """Idempotency key of a report: the same Telegram message delivered twice is the same case."""
     return f"tg:{message.chat_id}:{message.message_id}"
-
-
-def set_prompt(context: ContextTypes.DEFAULT_TYPE, verb: str, case_id: int) -> None:
-    context.chat_data[PROMPT_KEY] = (verb, case_id)  # type: ignore[index]
-
-
-def clear_prompt(context: ContextTypes.DEFAULT_TYPE) -> tuple[str, int] | None:
-    return context.chat_data.pop(PROMPT_KEY, None)  # type: ignore[union-attr]
 
 
 async def current_state(context: ContextTypes.DEFAULT_TYPE, case_id: int, person_id: int) -> str | None:
@@ -73,13 +64,13 @@ async def current_state(context: ContextTypes.DEFAULT_TYPE, case_id: int, person
 
 
 async def complete_prompt(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, prompt: tuple[str, int], text: str,
+    update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, prompt: Prompt, text: str,
     audio: AudioIn | None = None,
 ) -> None:
     """The message answers an earlier question ("how was it resolved?", "why escalate?", ...)."""
     bc = ctx_of(context)
     lang = lang_for(person)
-    verb, case_id = prompt
+    verb, case_id = prompt.verb, int(prompt.case_id or 0)
     try:
         if verb == "res":
             await call(bc.cases.resolve, case_id, person.id, text)
@@ -93,7 +84,7 @@ async def complete_prompt(
         elif verb == "dup":
             m = _DUP_RE.match(text)
             if not m:
-                set_prompt(context, verb, case_id)
+                await ask_again(update, context, prompt)
                 await reply(update, t(lang, "prompt.duplicate_bad"), kb.cancel_keyboard(lang, case_id))
                 return
             of_case = int(m.group(1))
@@ -104,7 +95,7 @@ async def complete_prompt(
             answer = t(lang, "add.ok", case_id=case_id)
     except ValidationError as exc:
         if exc.code in ("note_required", "reason_required", "empty_report", "duplicate_of_self"):
-            set_prompt(context, verb, case_id)  # ask again; the question still stands
+            await ask_again(update, context, prompt)  # the question still stands
             await reply(update, error_text(lang, exc), kb.cancel_keyboard(lang, case_id))
             return
         await reply(update, error_text(lang, exc))
@@ -124,10 +115,10 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert message is not None
     lang = lang_for(person)
     text = (message.text or "").strip()
-    prompt = clear_prompt(context)
+    prompt = await clear_prompt(update, context)
     if prompt is not None:
         if not text:
-            set_prompt(context, *prompt)
+            await ask_again(update, context, prompt)
             await reply(update, t(lang, "err.too_short"))
             return
         await complete_prompt(update, context, person, prompt, text)
@@ -150,10 +141,7 @@ async def file_text_report(
     if recent is not None:
         view = await call(bc.cases.add_details, recent.id, person.id, text)  # re-triaged: urgency only goes up
         bc.kick()
-        remembered = context.chat_data.setdefault(FOLLOWUPS_KEY, {})  # type: ignore[union-attr]
-        remembered[message.message_id] = text
-        while len(remembered) > MAX_REMEMBERED_FOLLOWUPS:
-            remembered.pop(next(iter(remembered)))
+        await remember_followup(update, context, message.message_id, text)
         await reply(update, _followup_answer(lang, recent, view),
                     kb.followup_keyboard(lang, recent.id, message.message_id))
         return
@@ -217,7 +205,7 @@ async def on_voice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if seconds is not None and seconds > bc.limits.max_seconds:
         await reply(update, t(lang, "voice.too_long", seconds=int(seconds), limit=int(bc.limits.max_seconds)))
         return
-    prompt = clear_prompt(context)
+    prompt = await clear_prompt(update, context)
     if prompt is None and person.role not in REPORTER_ROLES:
         await reply(update, t(lang, "help.official_text"))
         return
@@ -227,7 +215,7 @@ async def on_voice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     except Exception as exc:  # getFile or the download failed (Telegram error, network, timeout)
         log.warning("could not download voice note %s: %s", getattr(media, "file_id", "?"), exc)
         if prompt is not None:  # an answer to a question, not a report: keep the question, ask again
-            set_prompt(context, *prompt)
+            await ask_again(update, context, prompt)
             await reply(update, t(lang, "voice.download_failed"))
             return
         # A report: store it now with the file id (nothing is lost); the pipeline fetches the bytes with backoff.
@@ -251,7 +239,7 @@ async def on_voice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         placeholder = await reply(update, t(lang, "voice.queued", case_id=view.id, position=position))
         if placeholder is not None:
-            bc.delivery.voice_placeholders[view.id] = (placeholder.chat_id, placeholder.message_id)
+            await call(bc.delivery.remember_voice_placeholder, view.id, placeholder.chat_id, placeholder.message_id)
     except TelegramError as exc:  # the receipt will come as a new message via the outbox instead
         log.warning("could not send the 'transcribing' message for case %s: %s", view.id, exc)
     bc.voice.submit(view.id, data, view.language)
@@ -276,12 +264,12 @@ async def on_retry_transcription(
 
 
 async def answer_prompt_by_voice(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, prompt: tuple[str, int], audio: AudioIn
+    update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, prompt: Prompt, audio: AudioIn
 ) -> None:
     """An official answers "how was it resolved?" by voice: transcribe now (the note must be text)."""
     bc = ctx_of(context)
     lang = lang_for(person)
-    verb, case_id = prompt
+    verb, case_id = prompt.verb, int(prompt.case_id or 0)
     if verb == "add":  # details may stay audio; the owner gets it with the case
         await complete_prompt(update, context, person, prompt, "", audio)
         return
@@ -292,7 +280,7 @@ async def answer_prompt_by_voice(
         log.warning("could not transcribe a spoken %s note: %s", verb, exc)
         text = ""
     if not text:
-        set_prompt(context, verb, case_id)
+        await ask_again(update, context, prompt)
         await reply(update, t(lang, "voice.note_failed"), kb.cancel_keyboard(lang, case_id))
         return
     await complete_prompt(update, context, person, prompt, text)
@@ -304,6 +292,7 @@ async def on_unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if person is None:
         return
     lang = lang_for(person)
-    key = "help.official_text" if person.role in OFFICIAL_ROLES and not context.chat_data.get(PROMPT_KEY) else "report.unsupported"  # type: ignore[union-attr]
+    official = person.role in OFFICIAL_ROLES and await peek_prompt(update, context) is None
+    key = "help.official_text" if official else "report.unsupported"
     await reply(update, t(lang, key))
 

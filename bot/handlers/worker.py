@@ -8,6 +8,7 @@ from telegram.ext import ContextTypes
 
 from bot import keyboards as kb
 from bot.callbacks import Callback
+from bot.conversation import forget_followup, recall_followup, set_prompt
 from bot.handlers.cards import show_my, stale
 from bot.handlers.common import (
     call,
@@ -19,7 +20,6 @@ from bot.handlers.common import (
     safe_edit,
     tibetan_or_chinese,
 )
-from bot.handlers.reporting import FOLLOWUPS_KEY, set_prompt
 from bot.render import understood
 from i18n import t
 from workflows.views import PersonView
@@ -55,7 +55,7 @@ async def on_not_fixed(update: Update, context: ContextTypes.DEFAULT_TYPE, perso
     owner = view.owner.name if view.owner else t(lang, "card.nobody")
     await safe_answer(update, t(lang, "done.reopen", case_id=case_id, owner=owner))
     await safe_edit(update, t(lang, "done.reopen", case_id=case_id, owner=owner), None)
-    set_prompt(context, "add", case_id)  # one optional line about what is still wrong
+    await set_prompt(update, context, "add", case_id)  # one optional line about what is still wrong
     await reply(update, t(lang, "prompt.reopen", case_id=case_id), kb.cancel_keyboard(lang, case_id))
 
 
@@ -65,7 +65,7 @@ async def on_add(update: Update, context: ContextTypes.DEFAULT_TYPE, person: Per
     if "add_details" not in view.allowed_actions:
         await stale(update, context, person, view)
         return
-    set_prompt(context, "add", cb.case_id)
+    await set_prompt(update, context, "add", cb.case_id)
     await safe_answer(update)
     await reply(update, t(lang, "add.prompt", case_id=cb.case_id), kb.cancel_keyboard(lang, cb.case_id))
 
@@ -112,8 +112,7 @@ async def file_followup_as_new(update: Update, context: ContextTypes.DEFAULT_TYP
     bc = ctx_of(context)
     lang = lang_for(person)
     message_id = int(cb.arg or 0)
-    remembered = context.chat_data.get(FOLLOWUPS_KEY, {})  # type: ignore[union-attr]
-    text = remembered.get(message_id)
+    text = await recall_followup(update, context, message_id)
     if text is None:
         await safe_answer(update)
         await safe_edit(update, t(lang, "followup.gone"), None)
@@ -122,7 +121,7 @@ async def file_followup_as_new(update: Update, context: ContextTypes.DEFAULT_TYP
     assert chat is not None
     view = await call(bc.cases.file_report, person.id, text=text, source_key=f"tg:{chat.id}:{message_id}",
                       language=tibetan_or_chinese(text))
-    remembered.pop(message_id, None)
+    await forget_followup(update, context, message_id)
     bc.kick()
     await safe_answer(update)
     await safe_edit(update, t(lang, "followup.new", case_id=view.id), None)

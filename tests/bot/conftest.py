@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
-from telegram.ext import Application, BasePersistence
+from telegram.ext import Application
 
 from bot.app import build_application
 from bot.config import BotConfig, Config, DatabaseConfig, OutboxConfig, SchedulerConfig
@@ -77,7 +77,7 @@ async def start_app(app: Application) -> None:
 
 
 async def stop_app(app: Application) -> None:
-    """What ``run_polling`` does on the way out (shutdown also writes the persistence, if any)."""
+    """What ``run_polling`` does on the way out."""
     await app.updater.stop()  # type: ignore[union-attr]
     await app.stop()
     await app.shutdown()
@@ -104,16 +104,15 @@ class Harness:
         self.dispatcher = app.bot_data["dispatcher"]
         self.pipeline = app.bot_data["lianhu"].voice
 
-    def build(self, persistence: BasePersistence | None = None) -> Application:
+    def build(self) -> Application:
         """A new application on the same services, clock and fake server (like a new process would be)."""
         transcribers = {"zh": self.transcriber, "bo": self.transcriber}
-        return build_application(self.config, self.services, clock=self.clock, transcribers=transcribers,
-                                 persistence=persistence)
+        return build_application(self.config, self.services, clock=self.clock, transcribers=transcribers)
 
-    async def restart(self, persistence: BasePersistence | None = None) -> None:
+    async def restart(self) -> None:
         """Stop the running bot cleanly and start a freshly built one (a service restart)."""
         await stop_app(self.app)
-        app = self.build(persistence)
+        app = self.build()
         await start_app(app)
         self._bind(app)
 

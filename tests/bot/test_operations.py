@@ -14,16 +14,16 @@ from typing import Any
 
 import httpx
 import pytest
-from telegram.ext import Application, PicklePersistence
+from telegram.ext import Application
 
 import bot.app as bot_app
-from bot.app import build_application, make_persistence
+from bot.app import build_application
 from bot.config import config_from_dict
 from bot.ledger import COLUMNS, DEFAULT_TIMEZONE, zone
 from bot.wiring import build_services
 from i18n import t
 from storage.db import Database
-from tests.bot.conftest import Harness, ScriptedTranscriber, make_config
+from tests.bot.conftest import Harness, ScriptedTranscriber, make_config, start_app, stop_app
 from tests.bot.test_case_loop import GENERAL, case_number
 from tests.fakebotapi.server import FakeTelegram
 from workflows.ports import FakeClock
@@ -87,10 +87,8 @@ async def test_ledger_with_nothing_to_export_says_so(bot_harness: Harness) -> No
 # ---------------------------------------------------------------------------------------------- restart
 
 
-async def test_pending_resolve_prompt_survives_a_restart(bot_harness: Harness, tmp_path: Path) -> None:
+async def test_pending_resolve_prompt_survives_a_restart(bot_harness: Harness) -> None:
     h = bot_harness
-    state = tmp_path / "bot-state.pickle"
-    await h.restart(persistence=make_persistence(state))  # the bot as `lianhu run` builds it
     worker = await h.register("P1111")
     leader = await h.register("P110")
     await worker.send_text(GENERAL)
@@ -99,12 +97,40 @@ async def test_pending_resolve_prompt_survives_a_restart(bot_harness: Harness, t
     await leader.press(ping, f"res:{case_id}")
     await leader.wait_for_message(lambda m: "说明" in m.content)  # "type the resolution note"
 
-    await h.restart(persistence=make_persistence(state))  # e.g. a deploy between question and answer
-    assert state.is_file()
+    await h.restart()  # e.g. a deploy between question and answer: the question is in the database
+    assert h.app.persistence is None
     await leader.send_text("已经帮他把材料交到乡里")
     await leader.wait_for_message(lambda m: m.content == t("zh", "done.resolve", case_id=case_id))
     view = await asyncio.to_thread(h.cases.get_case, case_id, h.person_id("P110"))
     assert view.state == "resolved" and view.resolution_note == "已经帮他把材料交到乡里"
+
+
+async def test_a_question_asked_by_one_bot_process_is_answered_on_another(bot_harness: Harness) -> None:
+    """Two applications on one database (two replicas): "resolve" pressed on the first, the note typed to the
+    second. The second must know the question; the first must not answer it again."""
+    h = bot_harness
+    worker = await h.register("P1111")
+    leader = await h.register("P110")
+    await worker.send_text(GENERAL)
+    case_id = case_number((await worker.wait_for_message(lambda m: "已记下" in m.content)).content)
+    ping = await leader.wait_for_message(lambda m: "新案件" in m.content)
+    await leader.press(ping, f"res:{case_id}")
+    await leader.wait_for_message(lambda m: "说明" in m.content)
+
+    first = h.app
+    await first.updater.stop()  # the first replica stops taking updates (it still runs)
+    second = h.build()
+    await start_app(second)
+    try:
+        await leader.send_text("草场纠纷已调解")
+        await leader.wait_for_message(lambda m: m.content == t("zh", "done.resolve", case_id=case_id))
+        view = await asyncio.to_thread(h.cases.get_case, case_id, h.person_id("P110"))
+        assert view.state == "resolved" and view.resolution_note == "草场纠纷已调解"
+        # the question is gone for every process: a further message is no longer taken as the note
+        assert await asyncio.to_thread(second.bot_data["lianhu"].conversations.pending, f"tg:{leader.id}") is None
+    finally:
+        await stop_app(second)
+        await first.updater.start_polling(poll_interval=0, timeout=1)
 
 
 # ---------------------------------------------------------------------------------------------- webhook
@@ -193,8 +219,7 @@ def test_run_in_webhook_mode_passes_the_configured_arguments(
         "allowed_updates": kwargs["allowed_updates"],
     }
     assert "callback_query" in kwargs["allowed_updates"]
-    assert isinstance(app.persistence, PicklePersistence)
-    assert Path(app.persistence.filepath) == tmp_path / "data" / "bot-state.pickle"
+    assert app.persistence is None  # nothing kept in the process or a local file: replicas share the database
 
 
 def test_run_refuses_webhook_mode_without_a_secret(
