@@ -46,6 +46,7 @@ from workflows.durations import parse_duration
 from workflows.outbox import OutboxDispatcher, release_waiting_for_user
 from workflows.ports import Clock
 from workflows.scheduler import CaseScheduler, DueWork
+from workflows.transcription_jobs import TranscriptionJobs
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +263,10 @@ def build_application(config: Any, services: Any, *, clock: Clock | None = None,
         tg_file = await app.bot.get_file(file_id)
         return bytes(await tg_file.download_as_bytearray())
 
-    pipeline = VoicePipeline(services.case_service, pool, kick=lambda: None, fetch=fetch)
+    jobs = TranscriptionJobs(services.db, clock,
+                             lease=timedelta(seconds=float(transcription_cfg.get("job_lease_seconds", 600))))
+    pipeline = VoicePipeline(services.case_service, pool, kick=lambda: None, fetch=fetch, jobs=jobs,
+                             poll_seconds=float(transcription_cfg.get("poll_seconds", 2.0)))
     background = Background(scheduler, pipeline, dispatcher)
     pipeline.kick = background.kick
     window = (config.routing or {}).get("reporter_open_case_window", "30m")

@@ -18,15 +18,25 @@ Why this shape:
   retryable attempt — the same backoff, the same "route for review after the last attempt".
 - "Retry transcription" (an official's button) puts the case back to ``pending`` in the domain first, so a
   restart in the middle still picks it up, and the official who asked is told the outcome (outbox).
+- Work comes from the durable job table (:mod:`workflows.transcription_jobs`): the job is written with the
+  report, and any bot process claims it — the one that received the note is woken at once, the others poll
+  every ``poll_seconds``. A process that dies mid-transcription leaves a lease that runs out; a clean stop hands
+  its jobs back. So with several bot processes, or speech on other machines (the ``http`` backend), one
+  queue feeds them all and nothing waits on a process that is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
 import threading
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from transcription.base import (
@@ -37,10 +47,17 @@ from transcription.base import (
     Transcript,
     TranscriptionError,
 )
+from workflows.transcription_jobs import MAX_CLAIMS, Job, TranscriptionJobs
 
 log = logging.getLogger(__name__)
 
 RETRY_DELAYS = (5.0, 30.0, 120.0)  # seconds before retrying an unavailable backend
+POLL_SECONDS = 2.0  # how often an idle worker looks for jobs other processes queued
+RELEASE_DELAY = timedelta(seconds=60)  # a job whose run ended without an outcome is tried again after this
+
+
+def default_holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class DownloadFailed(Exception):
@@ -98,45 +115,151 @@ class VoicePipeline:
         kick: Callable[[], None],
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
         fetch: Callable[[str], Awaitable[bytes]] | None = None,
+        jobs: TranscriptionJobs | None = None,
+        holder: str | None = None,
+        poll_seconds: float = POLL_SECONDS,
     ) -> None:
         self.cases = cases
         self.pool = pool
         self.kick = kick
         self.retry_delays = retry_delays
         self.fetch = fetch  # file_id -> bytes (the bot's getFile + download); set by the application
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._active: set[int] = set()  # case ids with a job queued or running
+        self.jobs = jobs if jobs is not None else TranscriptionJobs(cases.db, cases.clock)
+        self.holder = holder or default_holder_id()
+        self.poll_seconds = poll_seconds
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._active: dict[int, Job] = {}  # case id -> the job this process is running for it
+        self._received: set[int] = set()  # notes received here, on hold for us, not taken yet
+        self._wake: asyncio.Event | None = None
+        self._loop_task: asyncio.Task[None] | None = None
 
-    def submit(self, case_id: int, audio: bytes, language: str) -> int:
-        """Queue a case's audio (``b""``: not downloaded yet, fetched first); returns its queue position (see
-        :meth:`TranscriptionPool.position_if_submitted`)."""
-        position = self.pool.position_if_submitted()
-        if case_id in self._active:
-            return position
-        self._active.add(case_id)
-        task = asyncio.get_running_loop().create_task(self._run(case_id, audio, language), name=f"transcribe-{case_id}")
+    # -- the job loop -----------------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """A job was just queued (here or, as far as we know, elsewhere): look now, not at the next poll."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def resume_pending(self) -> int:
+        """Start taking jobs: first give a job to every case still waiting without one (written by an older
+        version), then claim whatever is due — including jobs a crashed process left behind."""
+        adopted = await asyncio.to_thread(self.jobs.adopt_orphans)
+        if adopted:
+            log.info("queued %d pending transcription(s) that had no job", adopted)
+        if self._loop_task is None:
+            self._wake = asyncio.Event()
+            self._loop_task = asyncio.get_running_loop().create_task(self._claim_loop(), name="transcription-jobs")
+        self.wake()
+        return adopted
+
+    async def _claim_loop(self) -> None:
+        assert self._wake is not None
+        while True:
+            self._wake.clear()
+            free = self.pool.workers - len(self._active)
+            claimed: list[Job] = []
+            if free > 0:
+                try:
+                    while self._received and len(claimed) < free:  # our own notes first (they are on hold)
+                        claimed += await asyncio.to_thread(self.jobs.claim, self.holder, 1,
+                                                           case_id=self._received.pop())
+                    if len(claimed) < free:
+                        claimed += await asyncio.to_thread(self.jobs.claim, self.holder, free - len(claimed))
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # the database hiccupped: try again at the next poll
+                    log.exception("could not claim transcription jobs")
+            for job in claimed:
+                self._start(job)
+            if claimed and len(claimed) == free:
+                continue  # there may be more: as soon as a slot frees up (the task sets the event)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    def _start(self, job: Job) -> None:
+        self._active[job.case_id] = job
+        task = asyncio.get_running_loop().create_task(self._run_job(job), name=f"transcribe-{job.case_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return position
 
-    async def _run(self, case_id: int, audio: bytes, language: str) -> None:
+    async def _run_job(self, job: Job) -> None:
+        try:
+            if job.claims > MAX_CLAIMS:  # it was taken again and again and never finished: a poison pill
+                error = (f"worker_crashed: the transcription was started {job.claims - 1} times and never "
+                         "finished (the process stopped each time)")
+                log.error("case %s: %s; routing it for a person to listen to", job.case_id, error)
+                await asyncio.to_thread(self.cases.transcription_failed, job.case_id, error, retryable=False)
+                await asyncio.to_thread(self.jobs.finish, job.id, self.holder, failed=True, error=error)
+                self.kick()
+                return
+            source = await asyncio.to_thread(self.cases.audio_source, job.case_id, job.attachment_id)
+            done = await self._run(job.case_id, source.content, job.language)
+            if done:
+                await asyncio.to_thread(self.jobs.finish, job.id, self.holder)
+            else:
+                await asyncio.to_thread(self.jobs.release, job.id, self.holder, delay=RELEASE_DELAY)
+        except asyncio.CancelledError:  # a clean stop: hand it back for the next process
+            with contextlib.suppress(Exception):
+                await asyncio.shield(asyncio.to_thread(self.jobs.release, job.id, self.holder, count_claim=False))
+            raise
+        except Exception as exc:  # e.g. the case or its audio vanished: never leave the job hanging
+            log.exception("transcription job %s (case %s) failed", job.id, job.case_id)
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.jobs.release, job.id, self.holder, delay=RELEASE_DELAY,
+                                        error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._active.pop(job.case_id, None)
+            self.wake()  # a slot is free
+
+    async def _heartbeat(self, case_id: int) -> None:
+        job = self._active.get(case_id)
+        if job is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.jobs.extend, job.id, self.holder)
+
+    async def position(self, case_id: int) -> int:
+        """1 = being transcribed or next; N = N-1 notes are ahead of it in the (shared) queue."""
+        try:
+            return 1 + await asyncio.to_thread(self.jobs.ahead_of, case_id)
+        except Exception:
+            return 1
+
+    async def submit(self, case_id: int) -> None:
+        """The report's job was queued with it (same transaction, on hold for us): take it now if a worker
+        thread is free, else it waits in the shared queue for whichever process frees up first."""
+        if case_id in self._active or self.pool.workers - len(self._active) <= 0 or self._loop_task is None:
+            self._received.add(case_id)  # ours to take first, as soon as a thread is free
+            self.wake()
+            return
+        try:
+            claimed = await asyncio.to_thread(self.jobs.claim, self.holder, 1, case_id=case_id)
+        except Exception:
+            log.exception("case %s: could not take its transcription job; it waits in the queue", case_id)
+            claimed = []
+        for job in claimed:
+            self._start(job)
+        self.wake()
+
+    async def _run(self, case_id: int, audio: bytes, language: str) -> bool:
+        """Transcribe one case (download first if needed), retrying a failing backend after
+        ``retry_delays``. True when the case no longer waits for a transcript."""
         try:
             for attempt in range(len(self.retry_delays) + 1):
+                await self._heartbeat(case_id)
                 done = False
                 if not audio:
                     audio, done = await self._download(case_id)
                 if audio and not done:
                     done = await self._attempt(case_id, audio, language)
                 if done:
-                    return
+                    return True
                 if attempt < len(self.retry_delays):
                     await asyncio.sleep(self.retry_delays[attempt])
         except asyncio.CancelledError:
             raise
-        except Exception:  # the pipeline itself must never die silently: the case stays pending for restart
-            log.exception("voice pipeline for case %s crashed; it stays pending and is retried at start-up", case_id)
-        finally:
-            self._active.discard(case_id)
+        except Exception:  # the pipeline itself must never die silently: the job is released and tried again
+            log.exception("voice pipeline for case %s crashed; its job goes back to the queue", case_id)
+        return False
 
     async def _download(self, case_id: int) -> tuple[bytes, bool]:
         """Fetch a recording stored without its bytes. Returns (bytes, done): on failure the attempt is recorded
@@ -196,36 +319,35 @@ class VoicePipeline:
 
     async def retry(self, case_id: int, language: str, requested_by: int | None = None) -> int:
         """Transcribe a case's stored audio again (an official's "Retry transcription" button). With
-        ``requested_by`` the domain first puts the case back to ``pending`` (survives a restart) and that
-        person is told the outcome."""
+        ``requested_by`` the domain puts the case back to ``pending`` and queues a job in one transaction
+        (survives a restart), and that person is told the outcome."""
         if requested_by is not None:
-            view = await asyncio.to_thread(self.cases.request_transcription_retry, case_id, requested_by)
-            language = view.language
-        source = await asyncio.to_thread(self.cases.audio_source, case_id)
-        return self.submit(case_id, source.content, language)
-
-    async def resume_pending(self) -> int:
-        """Queue every case still waiting for a transcript (after a restart)."""
-        pending = await asyncio.to_thread(self.cases.pending_transcriptions)
-        for p in pending:
-            try:
-                audio = (await asyncio.to_thread(self.cases.audio_source, p.case_id, p.attachment_id)).content
-            except Exception:
-                log.exception("case %s: could not load its audio to resume transcription", p.case_id)
-                continue
-            self.submit(p.case_id, audio, p.language)
-        if pending:
-            log.info("resumed %d pending transcription(s)", len(pending))
-        return len(pending)
+            await asyncio.to_thread(self.cases.request_transcription_retry, case_id, requested_by)
+        self.wake()
+        return await self.position(case_id)
 
     async def wait_idle(self, timeout: float = 30.0) -> None:
-        """Wait until every queued transcription has finished (tests, orderly shutdown)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+        """Wait until no transcription runs here and no job is due (tests, orderly shutdown)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if not self._tasks and not await asyncio.to_thread(self.jobs.due_count):
+                return
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+            else:
+                self.wake()
+                await asyncio.sleep(0.05)
 
     async def shutdown(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=2)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.jobs.release_all, self.holder)
         self.pool.shutdown()

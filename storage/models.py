@@ -325,3 +325,25 @@ class ConversationEntry(Base):
     value: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class TranscriptionJob(Base):
+    """Durable work queue of voice notes to transcribe, claimed like the outbox by any bot process with a
+    transcriber (see :mod:`workflows.transcription_jobs`). The case's ``transcript_status`` stays the domain's
+    truth; this row only says who is working on it and when to try again."""
+
+    __tablename__ = "transcription_jobs"
+    __table_args__ = (Index("ix_transcription_jobs_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id"))
+    language: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | running | done | failed
+    claims: Mapped[int] = mapped_column(default=0)  # times a worker took it (a crash loop stops at a limit)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
+    holder: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -6,6 +6,8 @@ Example::
     max_seconds = 300          # longest voice note accepted
     max_bytes = 20_000_000     # largest upload accepted (Telegram bots may fetch up to 20 MB)
     workers = 1                # transcription worker threads (used by the bot, not here)
+    job_lease_seconds = 600    # a job whose process died is taken by another after this (bot, not here)
+    poll_seconds = 2           # how often an idle bot process looks for queued jobs (bot, not here)
 
     [transcription.languages.zh]
     backend = "faster_whisper"
@@ -51,8 +53,9 @@ BACKENDS: dict[str, tuple[str, str]] = {
 # backends that load a model and therefore need ``model`` (http needs ``url`` instead, checked by the backend)
 _NEEDS_MODEL = {"faster_whisper", "openai_whisper", "transformers"}
 
-DEFAULT_LIMITS: dict[str, Any] = {"max_seconds": 300.0, "max_bytes": 20_000_000, "workers": 1}
-_GLOBAL_KEYS = {"max_seconds", "max_bytes", "workers", "languages"}
+DEFAULT_LIMITS: dict[str, Any] = {"max_seconds": 300.0, "max_bytes": 20_000_000, "workers": 1,
+                                  "job_lease_seconds": 600.0, "poll_seconds": 2.0}
+_GLOBAL_KEYS = {"max_seconds", "max_bytes", "workers", "languages", "job_lease_seconds", "poll_seconds"}
 ROOT = "transcription"
 
 
@@ -81,6 +84,10 @@ def _global_limits(config: Mapping[str, Any]) -> dict[str, Any]:
         limits["max_seconds"] = option(config, "max_seconds", positive(float), limits["max_seconds"])
         limits["max_bytes"] = option(config, "max_bytes", positive(int), limits["max_bytes"])
         limits["workers"] = option(config, "workers", positive(int), limits["workers"])
+        # the bot's job queue (workflows.transcription_jobs), checked here with the other [transcription] keys
+        limits["job_lease_seconds"] = option(config, "job_lease_seconds", positive(float),
+                                             limits["job_lease_seconds"])
+        limits["poll_seconds"] = option(config, "poll_seconds", positive(float), limits["poll_seconds"])
     except BackendConfigError as exc:
         raise TranscriptionConfigError(f"{ROOT}.{exc}") from exc
     return limits

@@ -235,14 +235,14 @@ async def on_voice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                       language=person.speech_language)
     if view.transcript_status != "pending":  # the same update again: the case exists and is being handled
         return
-    position = bc.voice.pool.position_if_submitted()
+    position = await bc.voice.position(view.id)
     try:
         placeholder = await reply(update, t(lang, "voice.queued", case_id=view.id, position=position))
         if placeholder is not None:
             await call(bc.delivery.remember_voice_placeholder, view.id, placeholder.chat_id, placeholder.message_id)
     except TelegramError as exc:  # the receipt will come as a new message via the outbox instead
         log.warning("could not send the 'transcribing' message for case %s: %s", view.id, exc)
-    bc.voice.submit(view.id, data, view.language)
+    await bc.voice.submit(view.id)  # after the "transcribing…" message is on record, so the result edits it
 
 
 async def on_retry_transcription(

@@ -25,6 +25,7 @@ from storage.models import (
     TriageCorrection,
     Urgency,
 )
+from workflows import transcription_jobs
 from workflows.cases.queries import CaseQueries
 from workflows.errors import ConcurrentUpdate, NotFound, NotPermitted, ValidationError
 from workflows.notifications import Kind, notify
@@ -110,7 +111,11 @@ class CaseReporting(CaseQueries):
                     data={"source": "voice" if audio is not None else "text", "source_key": source_key},
                 )
                 if audio is not None:
-                    s.add(self._attachment(case, event, audio, now))
+                    attachment = self._attachment(case, event, audio, now)
+                    s.add(attachment)
+                    s.flush()
+                    transcription_jobs.enqueue(s, case_id=case.id, attachment_id=attachment.id,
+                                               language=case.language, now=now, hold=transcription_jobs.HOLD)
                 case_id = case.id
         except IntegrityError:
             if source_key is not None:  # a concurrent delivery of the same update won the insert

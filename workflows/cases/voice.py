@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import Attachment, Case, CaseEvent, CaseState, Urgency
-from workflows import lifecycle
+from workflows import lifecycle, transcription_jobs
 from workflows.cases.plumbing import _v
 from workflows.cases.reporting import CaseReporting
 from workflows.errors import NotFound, NotPermitted
@@ -172,11 +172,14 @@ class CaseVoice(CaseReporting):
         with self._tx(case_id) as s:
             case = self._case(s, case_id)
             actor = self._person(s, actor_id)
-            if case.transcript_status in ("failed", "empty") and any(a.kind in AUDIO_KINDS for a in case.attachments):
+            audio = [a for a in case.attachments if a.kind in AUDIO_KINDS]
+            if case.transcript_status in ("failed", "empty") and audio:
                 case.transcript_status = "pending"
                 case.transcript_attempts = 0
                 case.updated_at = now
                 self._event(s, case, now, "transcription_retry", actor=actor, data={"by": person_ref(actor)})
+                transcription_jobs.enqueue(s, case_id=case.id, attachment_id=min(a.id for a in audio),
+                                           language=case.language, now=now)
             return self._view(s, case, actor, now)
 
     def audio_source(self, case_id: int, attachment_id: int | None = None) -> AudioSource:
