@@ -296,9 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("run", cmd_run, "start the Telegram bot")
     add("migrate", cmd_migrate, "bring the database schema up to date")
-    p = add("import-org", cmd_import_org, "import units.csv, people.csv, households.csv (upsert by code)")
+    p = add("import-org", cmd_import_org, "import units.csv, people.csv, households.csv, members.csv (upsert by code)")
     p.add_argument("dir", nargs="?", metavar="DIR", help="folder with the CSV files (default: the sample county)")
-    p = add("export-org", cmd_export_org, "export the org tree as units.csv, people.csv, households.csv")
+    p = add("export-org", cmd_export_org, "export the org tree as units.csv, people.csv, households.csv, members.csv")
     p.add_argument("dir", metavar="DIR")
     p = add("invite", cmd_invite, "make an invite code (and deep link) for a person")
     p.add_argument("person", metavar="PERSON_CODE")

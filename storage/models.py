@@ -140,6 +140,16 @@ class InviteCode(Base):
 
 
 class Household(Base):
+    """A household in the archive (档案库), looked after by one liaison worker.
+
+    Why these fields: the six must-visits need the household's *responsible cadre* (``cadre_id``; ``None`` means
+    "the grid leader above the household", resolved when a visit is created so a vacancy or a new leader is
+    picked up), the festival visits need the county's marks (``festival_marks``: why the household gets a
+    Losar / Spring Festival visit), and the archive shows what counties keep: certificates (低保/五保/残疾 ...),
+    livestock and a phone. Multi-valued facts are short JSON lists of fixed codes (see
+    :mod:`storage.household_fields`), read and shown whole, never queried item by item.
+    """
+
     __tablename__ = "households"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -147,8 +157,41 @@ class Household(Base):
     head_name: Mapped[str] = mapped_column(String(200))
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     liaison_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
-    members: Mapped[int | None] = mapped_column()
+    members: Mapped[int | None] = mapped_column()  # household size as the county declares it
     note: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    cadre_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)  # None: the grid leader
+    certificates: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))  # e.g. ["dibao", "disability"]
+    festival_marks: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))  # e.g. ["elderly_alone"]
+    yaks: Mapped[int | None] = mapped_column()
+    sheep: Mapped[int | None] = mapped_column()
+    goats: Mapped[int | None] = mapped_column()
+    horses: Mapped[int | None] = mapped_column()
+
+    unit: Mapped[Unit] = relationship()
+    liaison: Mapped[Person | None] = relationship(foreign_keys=[liaison_id])
+    cadre: Mapped[Person | None] = relationship(foreign_keys=[cadre_id])
+    member_rows: Mapped[list[HouseholdMember]] = relationship(
+        back_populates="household", order_by="HouseholdMember.position", cascade="all, delete-orphan"
+    )
+
+
+class HouseholdMember(Base):
+    """One person of a household (from ``members.csv``): relation to the head and birth year, so the archive
+    shows who lives there and a visit knows, e.g., that an elder or a school-age child is in the family."""
+
+    __tablename__ = "household_members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    position: Mapped[int] = mapped_column(default=0)  # order in the file (the head first, as counties list them)
+    name: Mapped[str] = mapped_column(String(200))
+    relation: Mapped[str] = mapped_column(String(16))  # head | spouse | son | daughter | ... (household_fields)
+    birth_year: Mapped[int | None] = mapped_column()
+    gender: Mapped[str | None] = mapped_column(String(1))  # m | f
+    note: Mapped[str | None] = mapped_column(Text)
+
+    household: Mapped[Household] = relationship(back_populates="member_rows")
 
 
 class Case(Base):

@@ -1,4 +1,4 @@
-"""Import and export the org tree (units, people, households) as three CSV files.
+"""Import and export the org tree (units, people, households and their members) as four CSV files.
 
 Why CSV: county staff keep these lists in spreadsheets (Excel/WPS); CSV is what they can produce and check.
 Hence:
@@ -14,28 +14,48 @@ Hence:
 Columns (see docs/design.md):
 - ``units.csv``: code,name,name_bo,level,parent_code,default_language
 - ``people.csv``: code,name,role,unit_code,department,phone,ui_language,speech_language
-- ``households.csv``: code,head_name,unit_code,liaison_code,members,note
+- ``households.csv``: code,head_name,unit_code,liaison_code,members,note, then the archive columns
+  phone,cadre_code,certificates,festival_visit,yaks,sheep,goats,horses (each may be left out of the header:
+  an older file without them still imports, and leaves those facts as they are)
+- ``members.csv``: household_code,name,relation,birth_year[,gender,note] — one row per person, so a clerk adds
+  a family member by adding a line rather than a column; a household listed there gets exactly those members.
+Multi-valued cells (certificates, festival_visit) take Chinese words or codes separated by 、 or ; (see
+:mod:`storage.household_fields`).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
-from storage.models import Household, Person, Role, Unit, UnitLevel
+from storage import household_fields as hf
+from storage.models import Household, HouseholdMember, Person, Role, Unit, UnitLevel
 
 SAMPLE_DIR = Path(__file__).with_name("sample")
 
 UNITS_FILE, PEOPLE_FILE, HOUSEHOLDS_FILE = "units.csv", "people.csv", "households.csv"
+MEMBERS_FILE = "members.csv"
 UNIT_COLUMNS = ("code", "name", "name_bo", "level", "parent_code", "default_language")
 PEOPLE_COLUMNS = ("code", "name", "role", "unit_code", "department", "phone", "ui_language", "speech_language")
-HOUSEHOLD_COLUMNS = ("code", "head_name", "unit_code", "liaison_code", "members", "note")
+#: The archive columns may be missing from an older households.csv header (then those facts are left alone).
+HOUSEHOLD_ARCHIVE_COLUMNS = ("phone", "cadre_code", "certificates", "festival_visit", *hf.LIVESTOCK)
+HOUSEHOLD_COLUMNS = ("code", "head_name", "unit_code", "liaison_code", "members", "note", *HOUSEHOLD_ARCHIVE_COLUMNS)
+MEMBER_COLUMNS = ("household_code", "name", "relation", "birth_year", "gender", "note")
+MEMBER_OPTIONAL_COLUMNS = ("gender", "note")
+
+#: Who may be a household's responsible cadre (the one who owes it the six must-visits).
+CADRE_ROLES = frozenset({Role.grid_leader, Role.township_commander, Role.county_commander,
+                         Role.department_contact, Role.governance_operator})
+_PHONE = re.compile(r"^\+?[0-9][0-9 \-]*$")
+OLDEST_BIRTH_YEAR = 1900
 
 LEVEL_ORDER = (UnitLevel.county, UnitLevel.township, UnitLevel.village, UnitLevel.grid)
 SPEECH_LANGUAGES = ("zh", "bo")
@@ -68,9 +88,11 @@ class Counts:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    removed: int = 0  # only members: a household listed in members.csv gets exactly the members listed
 
     def __str__(self) -> str:
-        return f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged"
+        text = f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged"
+        return text + (f", {self.removed} removed" if self.removed else "")
 
 
 @dataclass
@@ -78,9 +100,11 @@ class ImportSummary:
     units: Counts = field(default_factory=Counts)
     people: Counts = field(default_factory=Counts)
     households: Counts = field(default_factory=Counts)
+    members: Counts = field(default_factory=Counts)
 
     def __str__(self) -> str:
-        return f"units: {self.units}; people: {self.people}; households: {self.households}"
+        return (f"units: {self.units}; people: {self.people}; households: {self.households}; "
+                f"members: {self.members}")
 
 
 @dataclass
@@ -92,6 +116,10 @@ class _Row:
     def get(self, column: str) -> str | None:
         return self.values.get(column)
 
+    def has(self, column: str) -> bool:
+        """Whether the file has this column at all (an optional column may be left out of the header)."""
+        return column in self.values
+
     def where(self, column: str) -> str:
         return f"{self.file}:{self.line}: {column}"
 
@@ -99,7 +127,14 @@ class _Row:
 # ----------------------------------------------------------------------------------------------- reading
 
 
-def _read_csv(path: Path, columns: tuple[str, ...], required: tuple[str, ...], problems: list[str]) -> list[_Row]:
+def _read_csv(
+    path: Path,
+    columns: tuple[str, ...],
+    required: tuple[str, ...],
+    problems: list[str],
+    optional: tuple[str, ...] = (),
+) -> list[_Row]:
+    """Rows of one file; ``optional`` columns may be missing from the header (every other one must be there)."""
     name = path.name
     try:
         raw = path.read_bytes()
@@ -119,7 +154,7 @@ def _read_csv(path: Path, columns: tuple[str, ...], required: tuple[str, ...], p
         problems.append(f"{name}: the file is empty; the first line must be: {','.join(columns)}")
         return []
     reader.fieldnames = header
-    missing = [c for c in columns if c not in header]
+    missing = [c for c in columns if c not in header and c not in optional]
     unknown = [c for c in header if c not in columns]
     if missing:
         problems.append(f"{name}:1: missing column(s) {', '.join(missing)} (expected: {','.join(columns)})")
@@ -132,7 +167,7 @@ def _read_csv(path: Path, columns: tuple[str, ...], required: tuple[str, ...], p
         for rec in reader:
             line = reader.line_num
             if "\0extra" in rec:
-                problems.append(f"{name}:{line}: more values than the {len(columns)} columns")
+                problems.append(f"{name}:{line}: more values than the {len(header)} columns")
                 continue
             values = {k: (v.strip() or None) if isinstance(v, str) else None for k, v in rec.items()}
             if not any(values.values()):
@@ -178,6 +213,7 @@ def import_org(
     units_csv: str | Path,
     people_csv: str | Path | None = None,
     households_csv: str | Path | None = None,
+    members_csv: str | Path | None = None,
 ) -> ImportSummary:
     """Validate the files against each other *and* the rows already in the database, then upsert by code.
 
@@ -198,10 +234,17 @@ def import_org(
     )
     household_rows = (
         _check_duplicates(
-            _read_csv(Path(households_csv), HOUSEHOLD_COLUMNS, ("code", "head_name", "unit_code"), problems),
+            _read_csv(Path(households_csv), HOUSEHOLD_COLUMNS, ("code", "head_name", "unit_code"), problems,
+                      optional=HOUSEHOLD_ARCHIVE_COLUMNS),
             problems,
         )
         if households_csv is not None
+        else []
+    )
+    member_rows = (
+        _read_csv(Path(members_csv), MEMBER_COLUMNS, ("household_code", "name", "relation"), problems,
+                  optional=MEMBER_OPTIONAL_COLUMNS)
+        if members_csv is not None
         else []
     )
 
@@ -225,25 +268,34 @@ def import_org(
     for row in people_rows:
         _check_person(row, levels, problems)
 
+    person_units: dict[str, str | None] = {c: (p.unit.code if p.unit else None) for c, p in db_people.items()}
+    for row in people_rows:
+        person_units[row.get("code") or ""] = row.get("unit_code")
     for row in household_rows:
         _check_household(row, levels, roles, problems)
+        _check_archive(row, roles, person_units, parents, problems)
+
+    household_codes = set(session.scalars(select(Household.code))) | {r.get("code") or "" for r in household_rows}
+    _check_members(member_rows, household_codes, problems)
 
     if problems:
         raise OrgImportError(problems)
-    return _write(session, unit_rows, people_rows, household_rows, db_units, db_people, parents)
+    return _write(session, unit_rows, people_rows, household_rows, member_rows, db_units, db_people, parents)
 
 
 def import_org_dir(session: Session, folder: str | Path) -> ImportSummary:
-    """Import ``units.csv`` (required), ``people.csv`` and ``households.csv`` (each optional) from a folder."""
+    """Import ``units.csv`` (required), ``people.csv``, ``households.csv`` and ``members.csv`` (each optional)
+    from a folder."""
     folder = Path(folder)
     if not folder.is_dir():
         raise OrgImportError([f"{folder}: not a folder (expected one holding {UNITS_FILE}, {PEOPLE_FILE}, ...)"])
-    people, households = folder / PEOPLE_FILE, folder / HOUSEHOLDS_FILE
+    people, households, members = folder / PEOPLE_FILE, folder / HOUSEHOLDS_FILE, folder / MEMBERS_FILE
     return import_org(
         session,
         folder / UNITS_FILE,
         people if people.exists() else None,
         households if households.exists() else None,
+        members if members.exists() else None,
     )
 
 
@@ -318,6 +370,97 @@ def _check_household(
         problems.append(f"{row.where('members')}: {members!r} is not a number of people")
 
 
+def _inside(unit: str | None, root: str | None, parents: dict[str, str | None]) -> bool:
+    """Whether ``unit`` is ``root`` or below it (the tree as it will be after the import)."""
+    seen: set[str] = set()
+    while unit is not None and unit not in seen:
+        if unit == root:
+            return True
+        seen.add(unit)
+        unit = parents.get(unit)
+    return False
+
+
+def _count(row: _Row, column: str, limit: int, what: str, problems: list[str]) -> None:
+    value = row.get(column)
+    if value is not None and (not value.isdigit() or int(value) > limit):
+        problems.append(f"{row.where(column)}: {value!r} is not a number of {what}")
+
+
+def _check_archive(
+    row: _Row,
+    roles: dict[str, str | None],
+    person_units: dict[str, str | None],
+    parents: dict[str, str | None],
+    problems: list[str],
+) -> None:
+    """The archive columns: the responsible cadre (an official whose area holds the household, so they can see
+    it), certificates and festival marks from the vocabularies, livestock counts, a phone."""
+    cadre, unit = row.get("cadre_code"), row.get("unit_code")
+    if cadre is not None:
+        if cadre not in roles:
+            problems.append(f"{row.where('cadre_code')}: unknown person {cadre!r}")
+        elif roles[cadre] is not None and roles[cadre] not in {r.value for r in CADRE_ROLES}:
+            problems.append(
+                f"{row.where('cadre_code')}: {cadre} is a {roles[cadre]}; the responsible cadre must be an "
+                f"official ({', '.join(sorted(r.value for r in CADRE_ROLES))})"
+            )
+        elif unit in parents and not _inside(unit, person_units.get(cadre), parents):
+            problems.append(
+                f"{row.where('cadre_code')}: {cadre} works in {person_units.get(cadre)}, which does not include "
+                f"{unit}; pick an official of this household's grid, village, township or county"
+            )
+    for column, codes, aliases, no in (
+        ("certificates", hf.CERTIFICATES, hf.CERTIFICATE_ALIASES, frozenset()),
+        ("festival_visit", hf.FESTIVAL_MARKS, hf.FESTIVAL_ALIASES, hf.FESTIVAL_NO),
+    ):
+        _, unknown = hf.parse_list(row.get(column), codes, aliases, no)
+        if unknown:
+            problems.append(
+                f"{row.where(column)}: {'、'.join(unknown)} not known; use {hf.accepted(codes)}"
+            )
+    for column in hf.LIVESTOCK:
+        _count(row, column, hf.MAX_LIVESTOCK, "animals", problems)
+    phone = row.get("phone")
+    if phone is not None:
+        digits = sum(ch.isdigit() for ch in phone)
+        if not _PHONE.match(phone) or not 5 <= digits <= 20:
+            problems.append(f"{row.where('phone')}: {phone!r} is not a phone number (digits, spaces, - or +)")
+
+
+def _check_members(rows: list[_Row], household_codes: set[str], problems: list[str]) -> None:
+    this_year = date.today().year
+    seen: dict[tuple[str, str, str | None], int] = {}
+    heads: dict[str, int] = {}
+    for row in rows:
+        household = row.get("household_code") or ""
+        if household not in household_codes:
+            problems.append(f"{row.where('household_code')}: unknown household {household!r}")
+        relation = hf.parse_one(row.get("relation"), hf.RELATIONS, hf.RELATION_ALIASES)
+        if relation is None:
+            problems.append(f"{row.where('relation')}: {row.get('relation')!r} not known; "
+                            f"use {hf.accepted(hf.RELATIONS)}")
+        elif relation == "head":
+            if household in heads:
+                problems.append(f"{row.where('relation')}: a second head of household {household} "
+                                f"(the first is on line {heads[household]})")
+            else:
+                heads[household] = row.line
+        year = row.get("birth_year")
+        if year is not None and (not year.isdigit() or not OLDEST_BIRTH_YEAR <= int(year) <= this_year):
+            problems.append(f"{row.where('birth_year')}: {year!r} is not a year of birth "
+                            f"({OLDEST_BIRTH_YEAR}-{this_year})")
+        gender = row.get("gender")
+        if gender is not None and hf.parse_one(gender, hf.GENDERS, hf.GENDER_ALIASES) is None:
+            problems.append(f"{row.where('gender')}: {gender!r} not known; use 男 (m) or 女 (f)")
+        key = (household, row.get("name") or "", year)
+        if key in seen:
+            problems.append(f"{row.where('name')}: {key[1]} born {year or '?'} is listed twice in household "
+                            f"{household} (also on line {seen[key]})")
+        else:
+            seen[key] = row.line
+
+
 def _apply(obj: object, values: dict[str, object]) -> bool:
     changed = False
     for key, value in values.items():
@@ -345,6 +488,7 @@ def _write(
     unit_rows: list[_Row],
     people_rows: list[_Row],
     household_rows: list[_Row],
+    member_rows: list[_Row],
     db_units: dict[str, Unit],
     db_people: dict[str, Person],
     parents: dict[str, str | None],
@@ -383,7 +527,9 @@ def _write(
         people[code] = _upsert(session, people.get(code), Person, values, summary.people)
     session.flush()
 
-    db_households = {h.code: h for h in session.scalars(select(Household))}
+    db_households = {
+        h.code: h for h in session.scalars(select(Household).options(selectinload(Household.member_rows)))
+    }
     for row in household_rows:
         code, liaison = row.get("code") or "", row.get("liaison_code")
         members = row.get("members")
@@ -395,17 +541,79 @@ def _write(
             "members": int(members) if members else None,
             "note": row.get("note"),
         }
-        _upsert(session, db_households.get(code), Household, values, summary.households)
+        values.update(_archive_values(row, people))
+        db_households[code] = _upsert(session, db_households.get(code), Household, values, summary.households)
     session.flush()
+    _write_members(session, member_rows, db_households, summary.members)
     return summary
+
+
+def _archive_values(row: _Row, people: dict[str, Person]) -> dict[str, object]:
+    """The archive columns the file has (a column left out of the header leaves that fact as it is)."""
+    values: dict[str, object] = {}
+    if row.has("phone"):
+        values["phone"] = row.get("phone")
+    if row.has("cadre_code"):
+        cadre = row.get("cadre_code")
+        values["cadre_id"] = people[cadre].id if cadre else None
+    if row.has("certificates"):
+        values["certificates"] = hf.parse_list(row.get("certificates"), hf.CERTIFICATES, hf.CERTIFICATE_ALIASES)[0]
+    if row.has("festival_visit"):
+        values["festival_marks"] = hf.parse_list(
+            row.get("festival_visit"), hf.FESTIVAL_MARKS, hf.FESTIVAL_ALIASES, hf.FESTIVAL_NO
+        )[0]
+    for column in hf.LIVESTOCK:
+        if row.has(column):
+            value = row.get(column)
+            values[column] = int(value) if value else None
+    return values
+
+
+def _write_members(
+    session: Session, rows: list[_Row], households: dict[str, Household], counts: Counts
+) -> None:
+    """Each household named in members.csv gets exactly the members listed, in file order. A member is matched
+    by name and birth year, so re-importing the same file changes nothing and a corrected row is an update."""
+    by_household: dict[str, list[_Row]] = {}
+    for row in rows:
+        by_household.setdefault(row.get("household_code") or "", []).append(row)
+    for code, listed in by_household.items():
+        household = households[code]
+        existing = {(m.name, m.birth_year): m for m in household.member_rows}
+        keep: list[HouseholdMember] = []
+        for position, row in enumerate(listed):
+            year = row.get("birth_year")
+            values: dict[str, object] = {
+                "position": position,
+                "name": row.get("name"),
+                "relation": hf.parse_one(row.get("relation"), hf.RELATIONS, hf.RELATION_ALIASES),
+                "birth_year": int(year) if year else None,
+            }
+            if row.has("gender"):
+                values["gender"] = hf.parse_one(row.get("gender"), hf.GENDERS, hf.GENDER_ALIASES)
+            if row.has("note"):
+                values["note"] = row.get("note")
+            member = existing.pop((values["name"], values["birth_year"]), None)  # type: ignore[arg-type]
+            if member is None:
+                member = HouseholdMember(**values)
+                counts.created += 1
+            elif _apply(member, values):
+                counts.updated += 1
+            else:
+                counts.unchanged += 1
+            keep.append(member)
+        counts.removed += len(existing)
+        household.member_rows = keep
+    session.flush()
 
 
 # ----------------------------------------------------------------------------------------------- export
 
 
 def export_org(session: Session, folder: str | Path) -> dict[str, int]:
-    """Write ``units.csv``, ``people.csv``, ``households.csv`` into ``folder`` (created if needed), in the
-    import format, parents before children. Returns the row count per file."""
+    """Write ``units.csv``, ``people.csv``, ``households.csv`` and ``members.csv`` into ``folder`` (created if
+    needed), in the import format, parents before children; certificates, marks and relations as the Chinese
+    words a clerk types. Returns the row count per file."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     depth = {lv: i for i, lv in enumerate(LEVEL_ORDER)}
@@ -413,7 +621,9 @@ def export_org(session: Session, folder: str | Path) -> dict[str, int]:
     code_of = {u.id: u.code for u in units}
     people = sorted(session.scalars(select(Person)), key=lambda p: p.code)
     person_code = {p.id: p.code for p in people}
-    households = sorted(session.scalars(select(Household)), key=lambda h: h.code)
+    households = sorted(
+        session.scalars(select(Household).options(selectinload(Household.member_rows))), key=lambda h: h.code
+    )
 
     def write(name: str, columns: tuple[str, ...], rows: list[tuple[object, ...]]) -> int:
         # utf-8-sig: Excel/WPS need the BOM to open Chinese/Tibetan CSV correctly; our import accepts both.
@@ -445,8 +655,20 @@ def export_org(session: Session, folder: str | Path) -> dict[str, int]:
             HOUSEHOLDS_FILE,
             HOUSEHOLD_COLUMNS,
             [
-                (h.code, h.head_name, code_of[h.unit_id], person_code.get(h.liaison_id), h.members, h.note)
+                (h.code, h.head_name, code_of[h.unit_id], person_code.get(h.liaison_id), h.members, h.note,
+                 h.phone, person_code.get(h.cadre_id), hf.words(h.certificates, hf.CERTIFICATES),
+                 hf.words(h.festival_marks, hf.FESTIVAL_MARKS), *(getattr(h, c) for c in hf.LIVESTOCK))
                 for h in households
+            ],
+        ),
+        MEMBERS_FILE: write(
+            MEMBERS_FILE,
+            MEMBER_COLUMNS,
+            [
+                (h.code, m.name, hf.RELATIONS.get(m.relation, m.relation), m.birth_year,
+                 hf.GENDERS.get(m.gender or "", m.gender), m.note)
+                for h in households
+                for m in h.member_rows
             ],
         ),
     }

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from storage.db import Database
-from storage.models import Household, Person, Role, Unit, UnitLevel
+from storage.models import Household, HouseholdMember, Person, Role, Unit, UnitLevel
 from storage.orgtree import (
     HOUSEHOLD_COLUMNS,
     PEOPLE_COLUMNS,
@@ -299,7 +299,7 @@ def test_export_round_trips_the_sample(sample_org, database: Database, tmp_path)
     out = tmp_path / "export"
     with database.session() as s:
         counts = export_org(s, out)
-    assert counts == {"units.csv": 15, "people.csv": 34, "households.csv": 104}
+    assert counts == {"units.csv": 15, "people.csv": 34, "households.csv": 104, "members.csv": 400}
     raw = (out / "units.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM, so Excel/WPS show Chinese and Tibetan correctly
     header = raw.decode("utf-8-sig").splitlines()[0]
@@ -308,7 +308,7 @@ def test_export_round_trips_the_sample(sample_org, database: Database, tmp_path)
     assert (out / "households.csv").read_text("utf-8-sig").splitlines()[0] == ",".join(HOUSEHOLD_COLUMNS)
 
     # Same rows as the shipped sample (order aside) ...
-    for name in ("units.csv", "people.csv", "households.csv"):
+    for name in ("units.csv", "people.csv", "households.csv", "members.csv"):
         shipped = set((SAMPLE_DIR / name).read_text("utf-8-sig").splitlines())
         exported = set((out / name).read_text("utf-8-sig").splitlines())
         assert exported == shipped, name
@@ -317,6 +317,7 @@ def test_export_round_trips_the_sample(sample_org, database: Database, tmp_path)
         summary = import_org_dir(s, out)
     assert summary.units.unchanged == 15 and summary.people.unchanged == 34 and summary.households.unchanged == 104
     assert summary.units.updated == summary.people.updated == summary.households.updated == 0
+    assert (summary.members.unchanged, summary.members.created, summary.members.removed) == (400, 0, 0)
 
 
 def test_export_then_import_into_an_empty_database(sample_org, database: Database, tmp_path) -> None:
@@ -325,8 +326,9 @@ def test_export_then_import_into_an_empty_database(sample_org, database: Databas
         export_org(s, out)
     shutil.copytree(out, tmp_path / "copy")
     with database.session() as s:
-        for model in (Household, Person, Unit):
+        for model in (HouseholdMember, Household, Person, Unit):
             s.execute(model.__table__.delete())
     with database.session() as s:
         summary = import_org_dir(s, tmp_path / "copy")
     assert (summary.units.created, summary.people.created, summary.households.created) == (15, 34, 104)
+    assert summary.members.created == 400
