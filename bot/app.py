@@ -36,7 +36,7 @@ from telegram.ext import (
 
 from bot.dedupe import UpdateDeduplicator
 from bot.delivery import TelegramDelivery
-from bot.handlers import buttons, export, language, officials, registration, reporting, worker
+from bot.handlers import buttons, export, language, officials, registration, reporting, tasks, visits, worker
 from bot.handlers.common import BotContext, Limits, lang_for, person_of
 from bot.voice import TranscriptionPool, VoicePipeline
 from i18n import DEFAULT_LANGUAGE, UI_LANGUAGES, set_configured_labels, t
@@ -45,7 +45,7 @@ from workflows.conversation import ConversationState
 from workflows.durations import parse_duration
 from workflows.outbox import OutboxDispatcher, release_waiting_for_user
 from workflows.ports import Clock
-from workflows.scheduler import CaseScheduler, DueWork
+from workflows.scheduler import CaseScheduler
 from workflows.transcription_jobs import TranscriptionJobs
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ NO_WEBHOOK_SECRET_MESSAGE = (
     "Without it anyone who finds the URL could post forged updates in an official's name."
 )
 #: The command menu, in this order; each description is ``cmd.<command>`` in the catalogues.
-MENU_COMMANDS = ("my", "cases", "overdue", "ledger", "lang", "help")
+MENU_COMMANDS = ("my", "cases", "overdue", "task", "visits", "ledger", "lang", "help")
 STANDARD_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 
 
@@ -183,6 +183,9 @@ def add_handlers(app: Application, dedupe: UpdateDeduplicator) -> None:
     app.add_handler(CommandHandler("case", officials.case_command, filters=private))
     app.add_handler(CommandHandler("overdue", officials.overdue_command, filters=private))
     app.add_handler(CommandHandler("ledger", export.ledger_command, filters=private))
+    app.add_handler(CommandHandler("task", tasks.task_command, filters=private))
+    app.add_handler(CommandHandler("tasks", tasks.tasks_command, filters=private))
+    app.add_handler(CommandHandler("visits", visits.visits_command, filters=private))
     app.add_handler(CallbackQueryHandler(_private_button))
     app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, reporting.on_text))
     audio_doc = filters.Document.MimeType("audio/ogg") | filters.Document.MimeType("audio/mpeg") | \
@@ -190,6 +193,7 @@ def add_handlers(app: Application, dedupe: UpdateDeduplicator) -> None:
         filters.Document.MimeType("audio/wav") | filters.Document.MimeType("audio/x-wav")
     app.add_handler(MessageHandler(private & (filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | audio_doc),
                                    reporting.on_voice))
+    app.add_handler(MessageHandler(private & filters.PHOTO, visits.on_photo))  # a visit's photo, else as below
     app.add_handler(MessageHandler(private & filters.COMMAND, registration.help_command))  # unknown /command
     app.add_handler(MessageHandler(private & ~filters.StatusUpdate.ALL, reporting.on_unsupported))
     app.add_handler(TypeHandler(Update, dedupe.record), group=100)
@@ -247,7 +251,8 @@ def build_application(config: Any, services: Any, *, clock: Clock | None = None,
     transcription_cfg = dict(config.transcription or {})
     pool = TranscriptionPool(transcribers or {}, workers=int(transcription_cfg.get("workers", 1)))
     conversations = ConversationState(services.db, clock)
-    delivery = TelegramDelivery(app.bot, services.case_service, conversations)
+    delivery = TelegramDelivery(app.bot, services.case_service, conversations, tasks=services.task_service,
+                                visits=services.visit_service)
     outbox = config.outbox
     dispatcher = OutboxDispatcher(
         services.db, clock, delivery, max_attempts=outbox.max_attempts,
@@ -255,7 +260,7 @@ def build_application(config: Any, services: Any, *, clock: Clock | None = None,
         backoff_max=timedelta(seconds=outbox.backoff_max_seconds),
     )
     scheduler = CaseScheduler(
-        services.db, clock, DueWork(services.db, clock, services.case_service), dispatcher,
+        services.db, clock, services.due_work(clock), dispatcher,
         tick_seconds=config.scheduler.tick_seconds, outbox_seconds=outbox.tick_seconds,
         lease_seconds=config.scheduler.lease_seconds,
     )
@@ -275,6 +280,7 @@ def build_application(config: Any, services: Any, *, clock: Clock | None = None,
         kick=background.kick, delivery=delivery, voice=pipeline, limits=_limits(config, transcription_cfg),
         conversations=conversations,
         followup_window=parse_duration(window), deep_link=config.bot.deep_link,
+        tasks=services.task_service, visits=services.visit_service,
     )
     app.bot_data["lianhu"] = bc
     set_configured_labels("category", config.bot.category_labels)

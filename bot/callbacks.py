@@ -49,6 +49,25 @@ VERBS: dict[str, str | None] = {
     "sp": r"zh|bo",  # speech language (case id 0)
     "cnl": _ARG_NONE,  # cancel a pending prompt
     "back": _ARG_NONE,  # leave the category/urgency picker: restore the case buttons
+    # tasks (the id slot holds the task id; bot/handlers/tasks.py)
+    "tkn": r"[a-z][a-z0-9_]{0,19}",  # /task: start a draft from template <arg> ("own": write my own) (id 0)
+    "tku": _INT,  # draft: tick / untick unit <arg> as a target
+    "tkw": _ARG_NONE,  # draft: the whole area
+    "tkok": _ARG_NONE,  # draft: targets chosen -> ask the deadline
+    "tkd": r"t18|t22|m12|d3|d7|tpl",  # draft: deadline choice
+    "tks": _ARG_NONE,  # draft: send
+    "tkx": _ARG_NONE,  # cancel a draft / withdraw a sent task
+    "tkc": _ARG_NONE,  # close a sent task
+    "tkv": _ARG_NONE,  # show / refresh a task's progress
+    "tke": r"xlsx|csv",  # export the answers
+    "ta": r"\d{1,10}\.[dpu]",  # a worker's answer: "<household id>.<done|problem|unreachable>" (household 0: own)
+    # visits (the id slot holds the visit id; bot/handlers/visits.py)
+    "vv": _ARG_NONE,  # show the visit card
+    "vd": _ARG_NONE,  # done -> asks for a note, a voice note or a photo
+    "vh": _ARG_NONE,  # hand on -> lists people
+    "vht": _INT,  # hand on to person <arg>
+    "vx": _ARG_NONE,  # not needed -> asks for the reason
+    "vpg": _INT,  # /visits page <arg> (id 0)
 }
 
 _SHAPE = re.compile(r"^([a-z]{2,4}):(\d{1,10})(?::([A-Za-z0-9_.]{1,32}))?$")

@@ -223,12 +223,71 @@ def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_task(ctx: Context, args: argparse.Namespace) -> int:
+    """Send a task (as an official, to their whole area or some units), or show one (``--show N``)."""
+    tasks = ctx.services.task_service
+    if args.show is not None:
+        view = tasks.get(args.show, ctx.viewer_id(args.issuer))
+        ctx.print(f"task #{view.id} [{view.state}] due {_time(view.due_at)}: {view.text}")
+        ctx.print(f"  answered {view.answered}/{view.total}: done {view.done}, problem {view.problem}, "
+                  f"unreachable {view.unreachable}")
+        for unit in view.by_unit:
+            indent = "    " if unit.level == "grid" else "  "
+            ctx.print(f"{indent}{unit.name}: {unit.answered}/{unit.total}")
+        for p in view.problems:
+            case = f" -> case #{p.case_id}" if p.case_id else ""
+            ctx.print(f"  {p.status}: {p.head_name or p.worker.name} {p.note or ''}{case}")
+        ctx.print("Timeline:")
+        for e in tasks.timeline(args.show, ctx.viewer_id(args.issuer)):
+            move = f" {e.from_state or ''}→{e.to_state or ''}" if e.to_state else ""
+            ctx.print(f"  {_time(e.at)}  {e.kind:<9} {e.actor_name or 'system'}{move}")
+        return EXIT_OK
+    text = " ".join(args.text or []).strip()
+    if not (text or args.template):
+        raise CliError('task: say what to do, e.g. lianhu task --from P100 --due 6h "检查每户帐篷" (or --template)')
+    if args.issuer is None or args.due is None:
+        raise CliError("task: --from PERSON_CODE and --due (e.g. 6h, 3d) are required to send one")
+    from workflows.durations import parse_duration
+
+    targets = [_unit_id(ctx, code) for code in (args.to or "").split(",") if code.strip()]
+    view = tasks.create_and_send(ctx.person_id(args.issuer), text=text or None, template=args.template,
+                                 due_at=ctx.clock.now() + parse_duration(args.due), targets=targets)
+    ctx.print(f"task #{view.id} sent to {view.workers} liaison worker(s), {view.total} household line(s), "
+              f"due {_time(view.due_at)}")
+    return EXIT_OK
+
+
+def _unit_id(ctx: Context, code: str) -> int:
+    from storage.models import Unit
+
+    with ctx.db.session() as s:
+        uid = s.scalars(select(Unit.id).where(Unit.code == code.strip())).one_or_none()
+    if uid is None:
+        raise CliError(f"no unit with code {code.strip()!r} (see units.csv)")
+    return uid
+
+
+def cmd_visits(ctx: Context, args: argparse.Namespace) -> int:
+    """Visits due (and overdue) in an official's area, most overdue first."""
+    visits = ctx.services.visit_service
+    viewer = ctx.viewer_id(args.person)
+    rows = visits.list_visits(viewer, overdue_only=args.overdue, limit=args.limit)
+    if not rows:
+        ctx.print("no visits due" + (" (overdue)" if args.overdue else ""))
+    for v in rows:
+        where = v.household.head_name + f" ({v.household.code})" if v.household else v.unit_name
+        late = "  OVERDUE" if v.overdue else ""
+        ctx.print(f"#{v.id:<5} {v.kind:<16} {where:<20} owner: {_ref(v.owner):<8} due {_time(v.due_at)}{late}")
+    return EXIT_OK
+
+
 def cmd_tick(ctx: Context, args: argparse.Namespace) -> int:
     summary = ctx.services.due_work().run_once()
     ctx.print(
         f"processed {summary.total} due item(s) at {_time(ctx.clock.now())}: "
         f"{summary.reminders + summary.overdue_reminders} reminder(s), {summary.escalations} escalation(s), "
         f"{summary.auto_closed} auto-closed, {summary.rerouted} re-routed"
+        + "".join(f", {n} {what.replace('_', ' ')}" for what, n in sorted(summary.other.items()))
     )
     for case_id, error in summary.errors:
         print(f"lianhu: case #{case_id} could not be processed: {error}", file=sys.stderr)
@@ -315,7 +374,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("show", cmd_show, "one case: card and timeline")
     p.add_argument("number", type=int, metavar="N")
     p.add_argument("--as", dest="as_person", metavar="CODE", help="view as this person (default: an admin)")
-    add("tick", cmd_tick, "process due reminders, escalations and auto-closes once")
+    add("tick", cmd_tick, "process due reminders, escalations and auto-closes once (cases, tasks, visits)")
+    p = add("task", cmd_task, "send a task down to the liaison workers of an area (or --show N)")
+    p.add_argument("--from", dest="issuer", metavar="PERSON_CODE", help="the official sending it")
+    p.add_argument("--to", metavar="UNIT_CODES", help="comma-separated villages/grids (default: their whole area)")
+    p.add_argument("--due", metavar="DURATION", help="deadline from now, e.g. 6h, 3d")
+    p.add_argument("--template", help="a [tasks.templates] key, e.g. disaster_check")
+    p.add_argument("--show", type=int, metavar="N", help="show task N's completion (as --from, default an admin)")
+    p.add_argument("text", nargs="*", help="what to do at each household")
+    p = add("visits", cmd_visits, "the six must-visits due in an area, most overdue first")
+    p.add_argument("--person", metavar="CODE", help="as this official sees them (default: an admin, everything)")
+    p.add_argument("--overdue", action="store_true", help="only overdue visits")
+    p.add_argument("--limit", type=int, default=50)
     p = add("ledger", cmd_ledger, "the case ledger (台账): one row per case")
     p.add_argument("--format", choices=("csv", "json"), default="csv")
     p.add_argument("--out", metavar="FILE", help="write to FILE (default: print)")

@@ -124,6 +124,8 @@ class Config:
     routing: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULT_ROUTING))
     triage: dict[str, Any] = field(default_factory=dict)  # -> workflows.triage.default_classifier
     transcription: dict[str, Any] = field(default_factory=dict)  # -> transcription.factory.build_transcribers
+    tasks: dict[str, Any] = field(default_factory=dict)  # -> workflows.tasks.TaskSettings.from_config
+    visits: dict[str, Any] = field(default_factory=dict)  # -> workflows.visits.VisitSettings.from_config
     source: Path | None = None  # the file this came from; None = built-in defaults
 
 
@@ -414,7 +416,19 @@ def _routing(table: Any, categories: tuple[str, ...]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ loading
 
 
-_SECTIONS = ("bot", "database", "scheduler", "outbox", "logging", "policy", "routing", "triage", "transcription")
+_SECTIONS = ("bot", "database", "scheduler", "outbox", "logging", "policy", "routing", "triage", "transcription",
+             "tasks", "visits")
+
+
+def _owned(name: str, table: Any, build: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+    """A section another package owns (``[tasks]``, ``[visits]``): checked by its owner's ``from_config`` so a
+    mistake stops start-up naming the key, then passed on as a plain dict."""
+    section = _table(name, table)
+    try:
+        build(section)
+    except ValueError as exc:
+        raise ConfigError(f"{name}.{exc}") from None
+    return section
 
 
 def find_config_file(path: str | Path | None = None, env: Mapping[str, str] = os.environ) -> Path | None:
@@ -467,5 +481,19 @@ def config_from_dict(raw: Mapping[str, Any], env: Mapping[str, str] = os.environ
         routing=_routing(raw.get("routing", {}), categories),
         triage=triage,
         transcription=_table("transcription", raw.get("transcription", {})),
+        tasks=_owned("tasks", raw.get("tasks", {}), _task_settings),
+        visits=_owned("visits", raw.get("visits", {}), _visit_settings),
         source=source,
     )
+
+
+def _task_settings(section: dict[str, Any]) -> Any:
+    from workflows.tasks.settings import TaskSettings
+
+    return TaskSettings.from_config(section)
+
+
+def _visit_settings(section: dict[str, Any]) -> Any:
+    from workflows.visits.settings import VisitSettings
+
+    return VisitSettings.from_config(section)

@@ -67,6 +67,7 @@ class Outgoing:
     text: str
     keyboard: InlineKeyboardMarkup | None = None
     with_audio: bool = False
+    voice_first: Any = None  # a recording (bytes or Telegram file id) sent before the text (a spoken task)
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -123,6 +124,9 @@ class Notice:
     lang: str
     recipient_id: int
     view: CaseView | None
+    # what a task or visit notification is about, as the reader sees it now (a WorkerSheet, TaskView or
+    # VisitView; None when the reader may no longer see it: render from the payload)
+    subject: Any = None
 
     @property
     def case_id(self) -> Any:
@@ -316,17 +320,21 @@ def _unknown(n: Notice) -> Outgoing:
     return Outgoing(n.t("n.generic", case_id=n.case_id) if n.case_id else n.t("n.unknown"))
 
 
-def compose(kind: str, payload: Mapping[str, Any], lang: str, recipient_id: int, view: CaseView | None) -> Outgoing:
+def compose(kind: str, payload: Mapping[str, Any], lang: str, recipient_id: int, view: CaseView | None,
+            subject: Any = None) -> Outgoing:
     """Text and buttons for one notification (pure; unit-tested without Telegram)."""
-    return RENDERERS.get(str(kind), _unknown)(Notice(str(kind), payload, lang, recipient_id, view))
+    return RENDERERS.get(str(kind), _unknown)(Notice(str(kind), payload, lang, recipient_id, view, subject))
 
 
 class TelegramDelivery:
     """Implements ``workflows.ports.DeliveryPort`` with a PTB ``Bot``."""
 
-    def __init__(self, bot: Bot, case_service: Any, conversations: ConversationState | None = None) -> None:
+    def __init__(self, bot: Bot, case_service: Any, conversations: ConversationState | None = None, *,
+                 tasks: Any = None, visits: Any = None) -> None:
         self.bot = bot
         self.cases = case_service
+        self.tasks = tasks  # workflows.tasks.TaskService: task notifications render the current sheet
+        self.visits = visits  # workflows.visits.VisitService
         # Where the worker's "transcribing…" message is (edited with the result). In the database: the
         # process that sends the receipt is often not the one that received the voice note.
         self.conversations = conversations
@@ -362,12 +370,17 @@ class TelegramDelivery:
         lang = normalize(getattr(notification, "language", None))
         payload = notification.payload or {}
         view = await self._view(notification.case_id, notification.recipient_id)
-        out = compose(notification.kind, payload, lang, notification.recipient_id, view)
+        subject = await asyncio.to_thread(load_subject, self.tasks, self.visits, notification.kind, payload,
+                                          notification.recipient_id)
+        out = compose(notification.kind, payload, lang, notification.recipient_id, view, subject)
         saved = payload.get(PROGRESS_KEY)
         progress: dict[str, Any] = dict(saved) if isinstance(saved, Mapping) else {}
         progress.setdefault("done", 0)
         before = dict(progress)
         try:
+            if out.voice_first is not None and not progress.get("voice_first"):
+                msg = await self.bot.send_voice(chat_id, out.voice_first)  # a task given as a voice note
+                progress["voice_first"] = f"{chat_id}:{msg.message_id}"
             fresh = progress["done"] == 0 and "audio" not in progress
             if fresh and notification.kind == "case_received" and notification.case_id is not None:
                 placeholder = await asyncio.to_thread(self._voice_placeholder, notification.case_id, chat_id)
@@ -459,3 +472,8 @@ class TelegramDelivery:
                 await self.bot.send_message(chat_id, pieces[i])
                 progress["done"] = i + 2
         return str(progress["audio_ref"])
+
+
+# The renderers of task and visit notifications register themselves in RENDERERS (imported last: they use
+# ``renders`` and ``Notice`` from this module).
+from bot.tasks_delivery import load_subject  # noqa: E402

@@ -22,7 +22,9 @@ from workflows.ports import Clock, SystemClock
 if TYPE_CHECKING:  # the domain services are imported lazily: the CLI's storage commands need none of them
     from workflows.cases import CaseService
     from workflows.people import PeopleService
+    from workflows.tasks import TaskService
     from workflows.triage.base import Classifier
+    from workflows.visits import VisitService
 
 
 @dataclass
@@ -35,12 +37,17 @@ class Services:
     routing: Mapping[str, Any]
     case_service: CaseService
     people_service: PeopleService
+    task_service: TaskService
+    visit_service: VisitService
 
-    def due_work(self) -> Any:
-        """``workflows.scheduler.DueWork`` over these services (run_once() processes what is due now)."""
+    def due_work(self, clock: Clock | None = None) -> Any:
+        """``workflows.scheduler.DueWork`` over these services (run_once() processes what is due now): cases,
+        tasks and visits, and the festival visits once an hour."""
         from workflows.scheduler import DueWork
 
-        return DueWork(self.db, self.clock, self.case_service)
+        return DueWork(self.db, clock or self.clock, self.case_service,
+                       sources=[self.task_service, self.visit_service],
+                       hourly=[self.visit_service.generate_festivals])
 
     def close(self) -> None:
         self.db.dispose()
@@ -65,7 +72,9 @@ def build_services(config: Config, *, clock: Clock | None = None, db: Database |
     """Everything the CLI and the bot need. ``db`` defaults to :func:`open_database` (migrated)."""
     from workflows.cases import CaseService
     from workflows.people import PeopleService
+    from workflows.tasks import TaskService
     from workflows.triage import default_classifier
+    from workflows.visits import VisitService
 
     clock = clock or SystemClock()
     db = db or open_database(config)
@@ -73,6 +82,9 @@ def build_services(config: Config, *, clock: Clock | None = None, db: Database |
     classifier = default_classifier(config.triage)
     case_service = CaseService(db, clock, classifier, policies, config.routing)
     people_service = PeopleService(db, clock)
+    visit_service = VisitService(db, clock, case_service.router, config.visits)
+    case_service.life_event_listeners.append(visit_service.case_triaged)  # the six must-visits
+    task_service = TaskService(db, clock, case_service, config.tasks)
     return Services(
         config=config,
         db=db,
@@ -82,4 +94,6 @@ def build_services(config: Config, *, clock: Clock | None = None, db: Database |
         routing=config.routing,
         case_service=case_service,
         people_service=people_service,
+        task_service=task_service,
+        visit_service=visit_service,
     )

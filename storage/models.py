@@ -202,6 +202,7 @@ class Case(Base):
     reporter_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)  # where it happened (grid)
     household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"), index=True)  # a task's "problem" answer
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
     state: Mapped[CaseState] = mapped_column(_enum(CaseState), index=True, default=CaseState.reported)
     escalation_level: Mapped[int] = mapped_column(default=0)  # 0 = first owner; +1 per escalation
@@ -390,3 +391,156 @@ class TranscriptionJob(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+# ------------------------------------------------------------------------------------ tasks and visits
+
+
+class Task(Base):
+    """A task sent down the hierarchy (任务下达): an official asks every liaison worker under some units to do
+    something at each household by a deadline.
+
+    Like a case, the row carries its own schedule (``next_wakeup_at``: the next reminder, the deadline summary
+    or the automatic close, whichever comes first) so the scheduler finds due work with one indexed query, and
+    ``version`` makes concurrent changes (two taps on "close") fail cleanly. ``texts`` holds the text per
+    language when it came from a template (each worker reads their own); ``text`` is what the issuer wrote.
+    """
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True, default="draft")  # draft|sent|closed|cancelled
+    template: Mapped[str | None] = mapped_column(String(32))
+    text: Mapped[str | None] = mapped_column(Text)
+    texts: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))  # {"zh": ..., "bo": ...}
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    audio: Mapped[bytes | None] = mapped_column(LargeBinary)  # a voice-note task, kept with the task
+    audio_mime: Mapped[str | None] = mapped_column(String(64))
+    audio_file_id: Mapped[str | None] = mapped_column(String(200))
+    target_unit_ids: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))  # None: all of mine
+    due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    min_urgency: Mapped[str | None] = mapped_column(String(16))  # a problem answer is at least this urgent
+    problem_category: Mapped[str | None] = mapped_column(String(32))  # when triage finds nothing better
+    reminders: Mapped[int] = mapped_column(default=2)  # how many, spread evenly before the deadline
+    reminders_sent: Mapped[int] = mapped_column(default=0)
+    next_wakeup_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    summary_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    close_at: Mapped[datetime | None] = mapped_column(DateTime)  # automatic close (after the deadline)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    version: Mapped[int] = mapped_column(nullable=False, default=1)
+    __mapper_args__ = {"version_id_col": version}
+
+    issuer: Mapped[Person] = relationship()
+
+
+class TaskAnswer(Base):
+    """One line of a task: one household (or, for a worker who looks after none, the worker) and its answer.
+    Created when the task is sent, so "how far along" is a count and a reminder goes to whoever still has a
+    ``pending`` line. ``case_id``: the case a "problem" answer became."""
+
+    __tablename__ = "task_answers"
+    __table_args__ = (Index("ix_task_answers_task_status", "task_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"))
+    worker_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))  # the household's (or worker's) grid
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|problem|unreachable
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    note: Mapped[str | None] = mapped_column(Text)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+
+    household: Mapped[Household | None] = relationship()
+    worker: Mapped[Person] = relationship()
+
+
+class TaskEvent(Base):
+    """The task's audit trail, like :class:`CaseEvent`: every transition, answer change, reminder, summary."""
+
+    __tablename__ = "task_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))  # None = the system
+    kind: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    actor: Mapped[Person | None] = relationship()
+
+
+class Visit(Base):
+    """A visit a cadre owes a household (六必访): created from a life event in a report or from the festival
+    calendar, reminded, escalated when overdue, recorded when done. Deadlines live on the row like a case's."""
+
+    __tablename__ = "visits"
+    __table_args__ = (UniqueConstraint("household_id", "festival", name="uq_visits_household_festival"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # dropout|idle_youth|illness_poverty|death|troubled_mind|festival
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True, default="open")  # open|done|cancelled
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)  # the report that flagged it
+    festival: Mapped[str | None] = mapped_column(String(32))  # the festival key for festival visits
+    due_at: Mapped[datetime] = mapped_column(DateTime)
+    next_reminder_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    reminders_sent: Mapped[int] = mapped_column(default=0)
+    escalation_level: Mapped[int] = mapped_column(default=0)
+    note: Mapped[str | None] = mapped_column(Text)  # what the cadre wrote when done (or why cancelled)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime)  # when the current owner got it
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime)
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+
+    version: Mapped[int] = mapped_column(nullable=False, default=1)
+    __mapper_args__ = {"version_id_col": version}
+
+    household: Mapped[Household | None] = relationship()
+    unit: Mapped[Unit] = relationship()
+    owner: Mapped[Person | None] = relationship(foreign_keys=[owner_id])
+
+
+class VisitEvent(Base):
+    """The visit's audit trail (created, reminder, escalated, handed on, done, cancelled, also reported)."""
+
+    __tablename__ = "visit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    actor: Mapped[Person | None] = relationship()
+
+
+class VisitAttachment(Base):
+    """A voice note or photo the cadre sent when recording the visit (bytes in the database, like a case's)."""
+
+    __tablename__ = "visit_attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # voice | photo
+    mime_type: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    telegram_file_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime)

@@ -239,3 +239,24 @@ def test_export_corrections_writes_training_jsonl(home: Path, capsys) -> None:
     rows = [json.loads(line) for line in (home / "corrections.jsonl").read_text(encoding="utf-8").splitlines()]
     assert rows == [{"text": "冬窝子那边的电一直不稳 一天停好几次", "lang": "zh", "urgent": True,
                      "category": "infrastructure"}]
+
+
+def test_send_a_task_show_it_and_list_visits(home: Path, capsys) -> None:
+    clock = FakeClock()
+    assert run(capsys, "import-org", clock=clock)[0] == 0
+    code, out, err = run(capsys, "task", "--from", "P100", "--to", "V0101,V0102", "--due", "6h", "检查每户帐篷",
+                         clock=clock)
+    assert code == 0, err
+    assert "task #1 sent to 8 liaison worker(s), 52 household line(s)" in out
+    code, out, _ = run(capsys, "task", "--show", "1", "--from", "P100", clock=clock)
+    assert code == 0 and "answered 0/52" in out and "多卡村: 0/26" in out
+    assert "send      陈志强 draft→sent" in out
+    code, _, err = run(capsys, "task", "--from", "P200", "--to", "V0101", "--due", "6h", "越界", clock=clock)
+    assert code == 2 and "outside" in err
+    code, _, err = run(capsys, "task", "--from", "P100", "--due", "6h", clock=clock)
+    assert code == 2 and "say what to do" in err
+    code, out, _ = run(capsys, "visits", "--person", "P110", clock=clock)
+    assert code == 0 and "no visits due" in out
+    clock.advance(hours=3)
+    code, out, _ = run(capsys, "tick", clock=clock)
+    assert code == 0 and "1 task reminder" in out

@@ -258,3 +258,16 @@ def test_categories_added_in_triage_can_be_routed_and_labelled() -> None:
     assert config.bot.category_labels["medical"] == {"zh": "看病", "bo": "看病", "en": "看病"}
     with pytest.raises(ConfigError, match=r"^routing\.department_for_category\.wildlife: unknown category"):
         config_from_dict({"routing": {"department_for_category": {"wildlife": "forestry"}}}, env={})
+
+
+def test_tasks_and_visits_sections_are_checked_by_key() -> None:
+    from bot.config import ConfigError, config_from_dict
+
+    config = config_from_dict({"tasks": {"reminders": 1}, "visits": {"due": {"death": "12h"}}}, env={})
+    assert config.tasks == {"reminders": 1} and config.visits == {"due": {"death": "12h"}}
+    for raw, key in (({"tasks": {"reminders": "two"}}, "tasks.reminders"),
+                     ({"tasks": {"templates": {"x": {"min_urgency": "asap"}}}}, "tasks.templates.x.min_urgency"),
+                     ({"visits": {"due": {"wedding": "1d"}}}, "visits.due.wedding"),
+                     ({"visits": {"festivals": {"losar": {"date": "soon"}}}}, "visits.festivals.losar.date")):
+        with pytest.raises(ConfigError, match=f"^{key}"):
+            config_from_dict(raw, env={})

@@ -41,6 +41,14 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def parse_duration_at(where: str, value: str | int | float | timedelta) -> timedelta:
+    """:func:`parse_duration`, with the config key in the error (``ValueError("due: '6x' is not ...")``)."""
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
 def format_duration(delta: timedelta) -> str:
     """The inverse, for messages and exported config: ``timedelta(hours=24)`` → ``"1d"``, 90 min → ``"1h30m"``."""
     seconds = int(delta.total_seconds())

@@ -27,6 +27,19 @@ Kinds and recipients:
   ``blocked: true`` (``permanent: false``, ``retry_until``) once when a recipient's block first holds one up.
 - ``routing_failed`` → admins: a case could not be triaged/routed; it is stored in ``reported``.
 - ``processing_failed`` → admins: the scheduler could not process a due case (one notice per due instant).
+
+Tasks and visits (``case_id`` None or the source case; ``task_id`` / ``visit_id`` in the payload; the renderer
+reads the task sheet or the visit as the recipient sees it *now*):
+- ``task_assigned`` → each liaison worker the task went to: the text and one line per household with answers;
+- ``task_reminder`` → a worker with unanswered lines (``count``, ``open``, ``due_at``): the sheet again;
+- ``task_summary`` → the issuer at the deadline: completion by village and grid, problems, who has not answered;
+- ``task_complete`` → the issuer when the last line is answered;
+- ``task_cancelled`` → workers of a withdrawn task (``reason``); ``task_closed`` → the issuer (``auto``);
+- ``visit_assigned`` → the cadre who owes a new visit (``unowned``: to admins when nobody can);
+- ``visit_reminder`` → the owner (``overdue``, ``due_at``); ``visit_escalated`` → new and old owner
+  (``from_owner``, ``to_owner``, ``reason``); ``visit_handed_on`` → new and old owner (``by``);
+- ``visit_done`` → the reporter of the source case and the owner when someone else recorded it (``by``, ``note``);
+- ``visit_cancelled`` → the owner when a supervisor cancelled it (``reason``, ``by``).
 """
 
 from __future__ import annotations
@@ -61,6 +74,18 @@ class Kind(enum.StrEnum):
     delivery_failed = "delivery_failed"
     routing_failed = "routing_failed"
     processing_failed = "processing_failed"
+    task_assigned = "task_assigned"
+    task_reminder = "task_reminder"
+    task_summary = "task_summary"
+    task_complete = "task_complete"
+    task_cancelled = "task_cancelled"
+    task_closed = "task_closed"
+    visit_assigned = "visit_assigned"
+    visit_reminder = "visit_reminder"
+    visit_escalated = "visit_escalated"
+    visit_handed_on = "visit_handed_on"
+    visit_done = "visit_done"
+    visit_cancelled = "visit_cancelled"
 
 
 TEXT_PREVIEW = 500  # characters of the report carried in a payload; the full text is one get_case away

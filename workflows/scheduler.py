@@ -21,8 +21,11 @@ import logging
 import os
 import socket
 import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import and_, or_, select, update
@@ -49,20 +52,37 @@ class DueSummary:
     rerouted: int = 0
     skipped: int = 0  # someone acted on the case meanwhile; the next run re-evaluates it
     errors: list[tuple[int, str]] = field(default_factory=list)
+    # what the other due sources did (tasks, visits): outcome -> count, e.g. {"task_reminder": 3}
+    other: Counter[str] = field(default_factory=Counter)
 
     @property
     def total(self) -> int:
-        return self.reminders + self.overdue_reminders + self.escalations + self.auto_closed + self.rerouted
+        return (self.reminders + self.overdue_reminders + self.escalations + self.auto_closed + self.rerouted
+                + sum(self.other.values()))
+
+
+class DueSource(Protocol):
+    """Something else with rows that fall due (tasks, visits): the same fire-once contract as cases — one
+    transaction per row that also moves its due instant."""
+
+    def due_ids(self, now: datetime, limit: int = 200) -> list[int]: ...
+
+    def process_due(self, row_id: int) -> str | None: ...
 
 
 class DueWork:
-    """Finds due cases with indexed queries and processes each in its own transaction."""
+    """Finds due cases (and the rows of the other ``sources``: tasks, visits) with indexed queries and processes
+    each in its own transaction. ``hourly`` callables (festival visit generation) run at most once an hour."""
 
-    def __init__(self, db: Database, clock: Clock, service: CaseService, *, batch: int = 200) -> None:
+    def __init__(self, db: Database, clock: Clock, service: CaseService, *, batch: int = 200,
+                 sources: Sequence[DueSource] = (), hourly: Sequence[Callable[[datetime], object]] = ()) -> None:
         self.db = db
         self.clock = clock
         self.service = service
         self.batch = batch
+        self.sources = list(sources)
+        self.hourly = list(hourly)
+        self._hourly_at: datetime | None = None
 
     def due_case_ids(self, now: datetime) -> list[int]:
         with self.db.session() as s:
@@ -110,9 +130,41 @@ class DueWork:
                 summary.auto_closed += 1
             else:
                 summary.skipped += 1
+        self._run_sources(now, summary)
         if summary.total or summary.errors:
             log.info("due work: %s", summary)
         return summary
+
+    def _run_sources(self, now: datetime, summary: DueSummary) -> None:
+        if self.hourly and (self._hourly_at is None or now - self._hourly_at >= timedelta(hours=1)
+                            or now < self._hourly_at):
+            self._hourly_at = now
+            for job in self.hourly:
+                try:
+                    job(now)
+                except Exception:  # noqa: BLE001 - the next hour tries again; cases must go on
+                    log.exception("hourly due job %r failed", job)
+        for source in self.sources:
+            name = type(source).__name__
+            try:
+                ids = source.due_ids(now, self.batch)
+            except Exception:  # noqa: BLE001
+                log.exception("%s: finding due rows failed", name)
+                continue
+            for row_id in ids:
+                try:
+                    outcome = source.process_due(row_id)
+                except ConcurrentUpdate:
+                    summary.skipped += 1
+                    continue
+                except Exception as exc:  # noqa: BLE001 - one bad row must not stop the others
+                    log.exception("%s: due work on %s failed", name, row_id)
+                    summary.errors.append((row_id, f"{name}: {type(exc).__name__}: {exc}"))
+                    continue
+                if outcome:
+                    summary.other[outcome] += 1
+                else:
+                    summary.skipped += 1
 
     def _tell_admins(self, case_id: int, exc: Exception) -> None:
         try:

@@ -21,7 +21,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.callbacks import BadCallback, Callback, parse
-from bot.handlers import language, officials, reporting, worker
+from bot.handlers import language, officials, reporting, tasks, visits, worker
 from bot.handlers.cards import card_keyboard, stale
 from bot.handlers.common import call, ctx_of, error_text, lang_for, require_person, safe_answer, safe_edit
 from i18n import t
@@ -63,6 +63,25 @@ BUTTONS: dict[str, ButtonHandler] = {
     "pg": officials.on_list_page,
     "ui": language.on_ui_language,
     "sp": language.on_speech_language,
+    # tasks down the hierarchy: the issuer's dialogue, progress, and the workers' answers
+    "tkn": tasks.on_template,
+    "tku": tasks.on_target,
+    "tkw": tasks.on_target,
+    "tkok": tasks.on_targets_done,
+    "tkd": tasks.on_due,
+    "tks": tasks.on_send,
+    "tkx": tasks.on_cancel,
+    "tkc": tasks.on_close,
+    "tkv": tasks.on_view,
+    "tke": tasks.on_export,
+    "ta": tasks.on_answer,
+    # the six must-visits
+    "vv": visits.on_view,
+    "vd": visits.on_done,
+    "vh": visits.on_hand_on,
+    "vht": visits.on_hand_to,
+    "vx": visits.on_not_needed,
+    "vpg": visits.on_list_page,
 }
 
 

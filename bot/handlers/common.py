@@ -53,6 +53,8 @@ class BotContext:
     kick: Callable[[], None]  # wake the outbox now (a notification was just queued)
     delivery: Any = None  # bot.delivery.TelegramDelivery
     conversations: Any = None  # workflows.conversation.ConversationState: prompts and other per-chat state
+    tasks: Any = None  # workflows.tasks.TaskService
+    visits: Any = None  # workflows.visits.VisitService
     voice: Any = None  # bot.voice.VoicePipeline
     limits: Limits = field(default_factory=Limits)
     followup_window: timedelta = timedelta(minutes=30)

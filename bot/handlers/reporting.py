@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
+from collections.abc import Awaitable, Callable
 
 from telegram import Message, Update
 from telegram.error import TelegramError
@@ -51,6 +52,11 @@ log = logging.getLogger(__name__)
 _DUP_RE = re.compile(r"^\s*[#＃]?\s*(\d{1,10})\s*[,，:：]?\s*(.*)$", re.S)
 
 
+#: Prompt verbs answered elsewhere (tasks, visits): verb -> ``async (update, context, person, verb, subject_id,
+#: text, audio)``. Those modules register here when imported (this module may not import them: no cycles).
+PROMPT_ANSWERERS: dict[str, Callable[..., Awaitable[None]]] = {}
+
+
 def source_key(message: Message) -> str:
     """Idempotency key of a report: the same Telegram message delivered twice is the same case."""
     return f"tg:{message.chat_id}:{message.message_id}"
@@ -71,6 +77,9 @@ async def complete_prompt(
     bc = ctx_of(context)
     lang = lang_for(person)
     verb, case_id = prompt.verb, int(prompt.case_id or 0)
+    if verb in PROMPT_ANSWERERS:
+        await PROMPT_ANSWERERS[verb](update, context, person, prompt, text, audio)
+        return
     try:
         if verb == "res":
             await call(bc.cases.resolve, case_id, person.id, text)
@@ -270,7 +279,7 @@ async def answer_prompt_by_voice(
     bc = ctx_of(context)
     lang = lang_for(person)
     verb, case_id = prompt.verb, int(prompt.case_id or 0)
-    if verb == "add":  # details may stay audio; the owner gets it with the case
+    if verb == "add" or verb in PROMPT_ANSWERERS:  # details (a task's problem, a visit note) may stay audio
         await complete_prompt(update, context, person, prompt, "", audio)
         return
     try:

@@ -68,6 +68,7 @@ class CaseActions(CaseReporting):
         except Exception:  # noqa: BLE001 - the follow-up is stored and the owner told; triage is a bonus
             log.exception("case %s: re-triage of a follow-up failed", case.id)
             return
+        self._life_event(s, case, getattr(result, "life_event", None), now)
         old = _v(case.urgency)
         if result.urgency not in URGENCY_ORDER or URGENCY_ORDER.index(result.urgency) >= URGENCY_ORDER.index(old):
             return

@@ -71,6 +71,9 @@ class CaseCore:
         self.categories: tuple[str, ...] = tuple(getattr(classifier, "categories", None) or DEFAULT_CATEGORIES)
         self.policies = policies if isinstance(policies, Policies) else Policies.from_config(policies)
         self.router = Router.from_config(routing_config)
+        # Called inside the triage transaction when triage flags a life event (the six must-visits):
+        # ``listener(session, case, life_event, now)``; the visits service registers itself here.
+        self.life_event_listeners: list[Callable[[Session, Case, str, datetime], Any]] = []
 
     @contextmanager
     def _tx(self, case_id: int | None = None) -> Iterator[Session]:
@@ -267,6 +270,18 @@ class CaseCore:
             card=True,
             exclude=[case.owner_id],
         )
+
+    def _life_event(self, s: Session, case: Case, life_event: str | None, now: datetime) -> None:
+        """Tell the listeners (visits) about a life event in the report. A listener's failure is logged and
+        rolled back to a savepoint: it must never cost the report its routing."""
+        if not life_event:
+            return
+        for listener in self.life_event_listeners:
+            try:
+                with s.begin_nested():
+                    listener(s, case, life_event, now)
+            except Exception:  # noqa: BLE001 - the case is routed regardless; the log names the failure
+                log.exception("case %s: life event %r listener failed", case.id, life_event)
 
     def _first_assignment(self, s: Session, case: Case, owner: Person, now: datetime, actor: Person | None) -> None:
         event = self._hand_to(s, case, owner, "assign", now, actor=actor, fresh_policy=True)

@@ -22,6 +22,7 @@ from storage.models import (
     CaseState,
     Household,
     Person,
+    Task,
     TriageCorrection,
     Urgency,
 )
@@ -29,6 +30,7 @@ from workflows import transcription_jobs
 from workflows.cases.queries import CaseQueries
 from workflows.errors import ConcurrentUpdate, NotFound, NotPermitted, ValidationError
 from workflows.notifications import Kind, notify
+from workflows.policy import URGENCY_ORDER
 from workflows.routing import active_admins
 from workflows.views import CaseView
 
@@ -61,9 +63,11 @@ class CaseReporting(CaseQueries):
         source_key: str | None = None,
         language: str | None = None,
         household_id: int | None = None,
+        task_id: int | None = None,
     ) -> CaseView:
         """Store a report (commit), then — for text — triage and route it in a second transaction.
-        The same ``source_key`` always yields the same case (no second case, no second notification)."""
+        The same ``source_key`` always yields the same case (no second case, no second notification).
+        ``task_id``: the report is a "problem" answer to that task (its floor applies in triage)."""
         text = (text or "").strip() or None
         if text is None and audio is None:
             raise ValidationError("a report needs text or audio", code="empty_report")
@@ -89,6 +93,7 @@ class CaseReporting(CaseQueries):
                     reporter_id=reporter.id,
                     unit_id=reporter.unit_id,
                     household_id=household_id,
+                    task_id=task_id,
                     state=CaseState.reported,
                     language=language or reporter.speech_language or (unit.default_language if unit else None) or "zh",
                     text=text,
@@ -163,6 +168,7 @@ class CaseReporting(CaseQueries):
                 if case.state != CaseState.reported:
                     return
                 triage = self._triage_fields(case, needs_review=needs_review, unreliable_text=unreliable_text)
+                triage = self._task_floor(s, case, triage)
                 corrected = s.scalars(
                     select(TriageCorrection.id).where(TriageCorrection.case_id == case.id).limit(1)
                 ).first()
@@ -175,6 +181,7 @@ class CaseReporting(CaseQueries):
                 stage = "routing"
                 owner = self.router.owner_for(s, case.unit_id, case.category)
                 self._first_assignment(s, case, owner, now, actor=None)
+                self._life_event(s, case, triage.get("life_event"), now)
         except (StaleDataError, ConcurrentUpdate):
             log.info("case %s was routed concurrently; leaving it", case_id)
         except Exception as exc:  # noqa: BLE001 - recorded on the case and reported to a human
@@ -195,6 +202,7 @@ class CaseReporting(CaseQueries):
             "cues": result.why(),
             "model": result.model,
             "needs_review": False,
+            "life_event": getattr(result, "life_event", None),
         }
         if unreliable_text or needs_review:
             # A stand-in speech model's text, or typed details on a voice note nobody could transcribe, is a
@@ -204,6 +212,26 @@ class CaseReporting(CaseQueries):
             if fields["urgency"] == "general":
                 fields["urgency"] = "priority"
         return fields
+
+    @staticmethod
+    def _task_floor(s: Any, case: Case, triage: dict[str, Any]) -> dict[str, Any]:
+        """A task's "problem" answer is at least as urgent as the task says (a problem found in a disaster
+        check is never a week-long general case), and takes the task's category when triage found nothing
+        better; a cue "task #N" tells the official why."""
+        if case.task_id is None or triage.get("corrected"):
+            return triage
+        task = s.get(Task, case.task_id)
+        if task is None:
+            return triage
+        out = dict(triage)
+        floor = task.min_urgency
+        if floor in URGENCY_ORDER and URGENCY_ORDER.index(floor) < URGENCY_ORDER.index(out["urgency"]):
+            out["urgency"] = floor
+            out["cues"] = [*out["cues"], {"text": f"task #{task.id}", "target": floor, "weight": 0.0,
+                                          "negated": False, "note": "task"}]
+        if out["category"] == "other" and task.problem_category:
+            out["category"] = task.problem_category
+        return out
 
     @staticmethod
     def _apply_triage(case: Case, triage: Mapping[str, Any]) -> None:

@@ -52,6 +52,7 @@ class TriageResult:
     category_confidence: float | None = None
     urgent_score: float | None = None
     category_scores: tuple[tuple[str, float], ...] = field(default=())
+    life_event: str | None = None  # six_visit kind (labels.md): dropout|idle_youth|illness_poverty|death|troubled_mind|festival
 
     @property
     def is_urgent(self) -> bool:
