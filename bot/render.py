@@ -47,13 +47,32 @@ def understood(lang: str, category: str | None, urgency: str | None) -> dict[str
 
 
 def _cues(view: CaseView) -> str:
-    """The "why" line: the lexicon's cues, which read as reasons ("着火", "烟很大"). The learned model's
-    n-grams are shown only when the lexicon found nothing, because fragments such as "一个" or "门口" explain
-    little to an official."""
-    live = [c for c in view.cues if isinstance(c, Mapping) and c.get("text") and not c.get("negated")]
-    rules = [c for c in live if c.get("note") != "model"]
-    words = [str(c["text"]) for c in (rules or live)]
+    """The "why" line: what decided the urgency, then what decided the category (``decides`` on each cue, set
+    by triage), so the reason shown is the real one (a model-driven urgent names the model's words, not only a
+    category word). A cue heard by its sound in a transcript reads "洋剑≈羊圈". Older cases without
+    ``decides``: the lexicon's cues, the model's n-grams only when the lexicon found nothing."""
+    cues = [c for c in view.cues if isinstance(c, Mapping) and c.get("text")]
+    live = [c for c in cues if not c.get("negated")]
+    decisive = [c for c in cues if c.get("decides") in ("urgency", "category")]
+    if decisive:
+        chosen = [c for c in decisive if c["decides"] == "urgency"] + [c for c in decisive if c["decides"] == "category"]
+        chosen = [c for c in chosen if not str(c["text"]).startswith("learned model")] or chosen
+    else:
+        rules = [c for c in live if c.get("note") != "model"]
+        chosen = rules or live
+    words = [_cue_word(c) for c in chosen]
     return "、".join(dict.fromkeys(words))[:80]
+
+
+def _cue_word(cue: Mapping[str, Any]) -> str:
+    note = str(cue.get("note") or "")
+    if cue.get("negated"):  # what cancelled it, in the report's own words: "着火（灭了）"
+        marker = note[len("negated by "):] if note.startswith("negated by ") else note.partition(": ")[2]
+        marker = marker.split(";")[0]
+        return f"{cue['text']}（{marker}）" if marker and not marker.isascii() else str(cue["text"])
+    if note.startswith("sounds like "):
+        return f"{cue['text']}≈{note[len('sounds like '):]}"
+    return str(cue["text"])
 
 
 def case_card(lang: str, view: CaseView, *, timeline: Sequence[TimelineEntry] = (), for_official: bool = True) -> str:

@@ -135,3 +135,22 @@ def test_why_line_prefers_lexicon_cues_over_model_ngrams() -> None:
     view = _view()
     assert _cues(dc_replace(view, cues=[lexicon, model, negated])) == "着火"
     assert _cues(dc_replace(view, cues=[model, negated])) == "一个"  # nothing else to show: the model's reason
+
+
+def test_why_line_names_what_decided_urgency_then_category() -> None:
+    """Triage marks the cues that decided (``decides``): the model's words when the model made a case urgent,
+    before a category word; a sound-alike reads "洋剑≈羊圈"; an overruled precedence rule is not shown."""
+    from dataclasses import replace as dc_replace
+
+    from bot.render import _cues
+
+    category = {"text": "低保卡", "target": "paperwork", "weight": 2.0, "negated": False, "note": "",
+                "decides": "category"}
+    model = {"text": "压住", "target": "urgent", "weight": 0.8, "negated": False, "note": "model", "decides": "urgency"}
+    heard = {"text": "洋剑", "target": "livestock", "weight": 2.0, "negated": False, "note": "sounds like 羊圈",
+             "decides": "category"}
+    overruled = {"text": "rule: x", "target": "dispute", "weight": 0.0, "negated": True,
+                 "note": "category precedence: x; overruled by the learned model", "decides": ""}
+    view = _view()
+    assert _cues(dc_replace(view, cues=[category, model, overruled])) == "压住、低保卡"
+    assert _cues(dc_replace(view, cues=[heard])) == "洋剑≈羊圈"

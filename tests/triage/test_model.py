@@ -16,11 +16,20 @@ DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
 
 
 def test_text_features_drop_spaces_and_punctuation_and_cut_tibetan_syllables():
-    assert text_features("着 火，") == text_features("着火") == sorted(["着", "着火", "火"])
+    # 着 alone is a function character: it carries nothing, but the n-grams it is part of do
+    assert text_features("着 火，") == text_features("着火") == sorted(["着火", "火"])
     feats = text_features("ཆུ་ལ་ལྷུང་། 快")
     assert {"t:ཆུ", "t:ཆུ_ལ", "快"} <= set(feats)
     assert text_features("") == [] and text_features(None) == []  # type: ignore[arg-type]
-    assert text_features("3号") == text_features("7号")  # digits folded
+    assert text_features("3号") == text_features("7号") == text_features("三号")  # numbers folded
+
+
+def test_function_words_fillers_and_names_make_no_features():
+    """The old model's top urgent n-grams were 家的 / 一个 / 来了 / 好几 and names: none is a feature now."""
+    feats = set(text_features("那个 嗯 书记 他家的一个来了好几起来"))
+    assert not feats & {"家的", "一个", "来了", "好几", "起来", "那个", "书记", "嗯"}
+    masked = set(text_features(["@", "家", "的", "牛"]))  # a name is one placeholder unit
+    assert "牛" in masked and "@" not in masked and "@家" not in masked
 
 
 def test_shipped_model_loads_and_is_small():

@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 
 from storage.models import Case, CaseState, Person, Role, TriageCorrection, Urgency
 from workflows import lifecycle, permissions
-from workflows.cases.plumbing import _v
+from workflows.cases.plumbing import _v, text_source
 from workflows.cases.reporting import AudioIn, CaseReporting
 from workflows.errors import NotPermitted, ValidationError
 from workflows.notifications import Kind, iso, notify, person_ref
 from workflows.policy import URGENCY_ORDER
 from workflows.routing import OFFICIAL_ROLES, in_subtree
+from workflows.triage.base import classify
 from workflows.views import CaseView
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class CaseActions(CaseReporting):
         Category and owner stay (a human may have corrected them); the worker can correct them as usual."""
         combined = f"{case.text}\n{added}" if case.text else added
         try:
-            result = self.classifier.classify(combined, case.language)
+            result = classify(self.classifier, combined, case.language, source=text_source(case))
         except Exception:  # noqa: BLE001 - the follow-up is stored and the owner told; triage is a bonus
             log.exception("case %s: re-triage of a follow-up failed", case.id)
             return

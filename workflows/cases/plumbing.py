@@ -25,6 +25,7 @@ from storage.models import Case, CaseEvent, CaseState, Person, Urgency
 from workflows import lifecycle, permissions
 from workflows.errors import ConcurrentUpdate, NotFound
 from workflows.notifications import Kind, iso, notify, person_ref
+from workflows.orgnames import OrgNames
 from workflows.policy import DeadlinePolicy, Policies, fresh_deadlines, next_wakeup
 from workflows.ports import Clock
 from workflows.routing import Router
@@ -52,6 +53,12 @@ def _v(x: Any) -> Any:
     return getattr(x, "value", x)
 
 
+def text_source(case: Case) -> str:
+    """"speech" when the case's text is (or starts with) a transcript, else "text": triage then also matches
+    its cues by sound, so a misheard keyword (羊圈 heard as 洋剑) still counts."""
+    return "speech" if case.transcript_status is not None else "text"
+
+
 class CaseCore:
     """Construction and the shared steps; no public operation of its own except ``case_policy``."""
 
@@ -66,6 +73,9 @@ class CaseCore:
         self.db = db
         self.clock = clock
         self.classifier = classifier
+        use_names = getattr(classifier, "use_names", None)
+        if callable(use_names):  # triage masks the org tree's names before it builds features
+            use_names(OrgNames(db).names)
         # What a category may be (button data is checked against this): the classifier's own list when it
         # has one (the rules classifier includes categories added in [triage]), else the shipped list.
         self.categories: tuple[str, ...] = tuple(getattr(classifier, "categories", None) or DEFAULT_CATEGORIES)

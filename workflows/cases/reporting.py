@@ -27,11 +27,13 @@ from storage.models import (
     Urgency,
 )
 from workflows import transcription_jobs
+from workflows.cases.plumbing import text_source
 from workflows.cases.queries import CaseQueries
 from workflows.errors import ConcurrentUpdate, NotFound, NotPermitted, ValidationError
 from workflows.notifications import Kind, notify
 from workflows.policy import URGENCY_ORDER
 from workflows.routing import active_admins
+from workflows.triage.base import classify
 from workflows.views import CaseView
 
 log = logging.getLogger(__name__)
@@ -193,8 +195,8 @@ class CaseReporting(CaseQueries):
         if not text:
             # An untranscribed voice note could be an emergency: never let it wait a week.
             return {"urgency": "priority", "category": "other", "confidence": 0.0, "cues": [], "model": None,
-                    "needs_review": True}
-        result = self.classifier.classify(text, case.language)
+                    "needs_review": True, "life_event": None}
+        result = classify(self.classifier, text, case.language, source=text_source(case))
         fields = {
             "urgency": result.urgency,
             "category": result.category,
@@ -202,6 +204,7 @@ class CaseReporting(CaseQueries):
             "cues": result.why(),
             "model": result.model,
             "needs_review": False,
+            # a 六必访 life event (labels.md six_visit) or None; its cues are in "cues" (target "life_event:<kind>")
             "life_event": getattr(result, "life_event", None),
         }
         if unreliable_text or needs_review:

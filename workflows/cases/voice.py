@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 
 from storage.models import Attachment, Case, CaseEvent, CaseState, Urgency
 from workflows import lifecycle, transcription_jobs
-from workflows.cases.plumbing import _v
+from workflows.cases.plumbing import _v, text_source
 from workflows.cases.reporting import CaseReporting
 from workflows.errors import NotFound, NotPermitted
 from workflows.notifications import Kind, notify, person_ref
 from workflows.policy import URGENCY_ORDER
+from workflows.triage.base import classify
 from workflows.views import AUDIO_KINDS, CaseView
 
 MAX_TRANSCRIPTION_ATTEMPTS = 3
@@ -112,7 +113,7 @@ class CaseVoice(CaseReporting):
         return self._system_view(case_id)
 
     def _retriage_routed(self, s: Session, case: Case, event: CaseEvent, now: datetime) -> None:
-        result = self.classifier.classify(case.text or "", case.language)
+        result = classify(self.classifier, case.text or "", case.language, source=text_source(case))
         old_urgency = _v(case.urgency)
         upgraded = URGENCY_ORDER.index(result.urgency) < URGENCY_ORDER.index(old_urgency)
         if case.category == "other":

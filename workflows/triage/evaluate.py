@@ -4,7 +4,9 @@ misses, and time per report.
 Why here and not only in the benchmark script: the tests assert the targets with the very same code the
 benchmark prints, so the figures in the issue note and the CI gate cannot drift apart.
 
-Input: JSON Lines, one report a line: ``{"text": ..., "lang": "zh"|"bo", "urgent": bool, "category": ...}``.
+Input: JSON Lines, one report a line: ``{"text": ..., "lang": "zh"|"bo", "urgent": bool, "category": ...,
+"six_visit": null|"death"|...}`` (labels.md). ``six_visit`` is optional: life-event recall/precision are counted
+over the reports that carry the key.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workflows.triage.base import Classifier, TriageResult
+from workflows.triage.base import Classifier, TriageResult, classify
 
 TARGETS = {"urgent_recall": 0.95, "urgent_precision": 0.85, "category_accuracy": 0.85, "ms_per_report": 5.0}
 
@@ -27,6 +29,8 @@ class Report:
     lang: str
     urgent: bool
     category: str
+    six_visit: str | None = None
+    has_six_visit: bool = False  # the file labels life events (the key is present, null or a kind)
 
 
 @dataclass
@@ -47,6 +51,19 @@ class Evaluation:
     confusion: Counter = field(default_factory=Counter)  # (true, predicted) -> count
     misses: list[Miss] = field(default_factory=list)
     ms: list[float] = field(default_factory=list)
+    # life events (six_visit), over reports that carry the label: right kind / labelled / flagged
+    life_labelled: int = 0
+    life_flagged: int = 0
+    life_correct: int = 0
+    life_n: int = 0
+
+    @property
+    def life_recall(self) -> float:
+        return self.life_correct / self.life_labelled if self.life_labelled else 1.0
+
+    @property
+    def life_precision(self) -> float:
+        return self.life_correct / self.life_flagged if self.life_flagged else 1.0
 
     @property
     def urgent_recall(self) -> float:
@@ -92,21 +109,28 @@ def load_reports(path: str | Path) -> list[Report]:
             continue
         try:
             row = json.loads(line)
-            reports.append(Report(row["text"], row.get("lang", "zh"), bool(row["urgent"]), row["category"]))
+            six = row.get("six_visit")
+            reports.append(
+                Report(row["text"], row.get("lang", "zh"), bool(row["urgent"]), row["category"],
+                       six if isinstance(six, str) and six else None, "six_visit" in row)
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{lineno}: not a labelled report ({exc})") from exc
     return reports
 
 
-def evaluate(classifier: Classifier, reports: list[Report], *, repeat: int = 1) -> Evaluation:
-    """Classify every report (``repeat`` times for steadier timings; the fastest run of each counts)."""
+def evaluate(
+    classifier: Classifier, reports: list[Report], *, repeat: int = 1, source: str = "text"
+) -> Evaluation:
+    """Classify every report (``repeat`` times for steadier timings; the fastest run of each counts).
+    ``source="speech"`` when the texts are transcripts."""
     ev = Evaluation()
     for report in reports:
         best = float("inf")
         result: TriageResult | None = None
         for _ in range(max(1, repeat)):
             t0 = time.perf_counter()
-            result = classifier.classify(report.text, report.lang)
+            result = classify(classifier, report.text, report.lang, source=source)
             best = min(best, (time.perf_counter() - t0) * 1000)
         assert result is not None
         ev.ms.append(best)
@@ -123,6 +147,15 @@ def evaluate(classifier: Classifier, reports: list[Report], *, repeat: int = 1) 
             kinds.append("false urgent")
         else:
             ev.tn += 1
+        if report.has_six_visit:
+            predicted = getattr(result, "life_event", None)
+            ev.life_n += 1
+            ev.life_labelled += report.six_visit is not None
+            ev.life_flagged += predicted is not None
+            if predicted is not None and predicted == report.six_visit:
+                ev.life_correct += 1
+            elif predicted != report.six_visit:
+                kinds.append("life event")
         ev.confusion[(report.category, result.category)] += 1
         if result.category == report.category:
             ev.category_correct += 1
@@ -146,6 +179,13 @@ def format_evaluation(ev: Evaluation, *, title: str = "", show_misses: bool = Fa
     lines.append(
         f"category accuracy {ev.category_accuracy:.3f} ({ev.category_correct}/{ev.n})   target >= {TARGETS['category_accuracy']}"
     )
+    if ev.life_n:
+        lines.append(
+            f"life-event (six_visit) recall {ev.life_recall:.3f} ({ev.life_correct}/{ev.life_labelled})  "
+            f"precision {ev.life_precision:.3f} ({ev.life_correct}/{ev.life_flagged})  over {ev.life_n} labelled"
+        )
+    else:
+        lines.append("life-event (six_visit): no six_visit labels in this file")
     lines.append(
         f"ms/report        mean {ev.ms_mean:.3f}  p95 {ev.ms_p95:.3f}   target < {TARGETS['ms_per_report']}"
     )
@@ -158,10 +198,13 @@ def format_evaluation(ev: Evaluation, *, title: str = "", show_misses: bool = Fa
                 ", ".join(f"{c.text}->{c.target}" + (f" [{c.note}]" if c.negated else "") for c in res.cues)
                 or "no cue"
             )
+            life = ""
+            if r.has_six_visit:
+                life = f"  life event true {r.six_visit} got {getattr(res, 'life_event', None)}"
             lines.append(
                 f"  [{'/'.join(miss.kinds)}] {r.text}\n"
                 f"      true: {'urgent' if r.urgent else 'general'}/{r.category}"
-                f"  got: {res.urgency}/{res.category} ({res.confidence:.2f})  cues: {fired}"
+                f"  got: {res.urgency}/{res.category} ({res.confidence:.2f}){life}  cues: {fired}"
             )
     return "\n".join(lines)
 

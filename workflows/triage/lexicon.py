@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from workflows.triage.base import DEFAULT_CATEGORIES
+from workflows.triage.base import DEFAULT_CATEGORIES, LIFE_EVENTS
 
 
 class TriageConfigError(ValueError):
@@ -54,6 +54,10 @@ class Settings:
     past_scope: int = 8
     hypothetical_scope: int = 10
     all_clear_scope: int = 14
+    # units after a cue within which a resolution (…已经灭了) covers it; it used to reach the end of the report
+    resolved_scope: int = 30
+    # weight factor of a cue heard only by its sound in a transcript (洋剑 for 羊圈), see sounds.py
+    sound_factor: float = 0.75
     negated_category_factor: float = 0.5
     # A category backed only by cancelled cues (a past / resolved / negated emergency) gives way to one
     # with live cues scoring at least this: "去年雪灾死了羊 … 补偿款还没发" is about the money now.
@@ -71,6 +75,8 @@ SETTING_TYPES: dict[str, type] = {
     "past_scope": int,
     "hypothetical_scope": int,
     "all_clear_scope": int,
+    "resolved_scope": int,
+    "sound_factor": float,
     "negated_category_factor": float,
     "background_live_min": float,
 }
@@ -91,10 +97,12 @@ class Group:
     blocked_by: tuple[str, ...] = ()
     unless_any: tuple[str, ...] = ()
     window: int = 10
+    life_event: str | None = None  # one of base.LIFE_EVENTS: this group's live cues flag that life event
 
 
 GROUP_FIELDS = {
     "category": str,
+    "life_event": str,
     "weight": float,
     "urgent": float,
     "priority": float,
@@ -289,6 +297,8 @@ def update_group(group: Group, raw: Any, key: str, *, extend_terms: bool = False
                 raise TriageConfigError(
                     f"{key}.{name}: must be a lower-case name like 'public_health', got {value!r}"
                 )
+            if name == "life_event" and value not in LIFE_EVENTS:
+                raise TriageConfigError(f"{key}.{name}: must be one of {', '.join(LIFE_EVENTS)}, got {value!r}")
             changes[name] = value
         else:
             changes[name] = check_number(value, f"{key}.{name}", kind)

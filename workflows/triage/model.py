@@ -24,8 +24,9 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -41,23 +42,58 @@ KIND = "lianhu-triage-logreg-v1"
 
 
 # ------------------------------------------------------------------ features
+NAME_UNIT = "@"  # one unit for a masked person/place name (names.py)
+# Function words and pronouns: an n-gram made only of these (and of numbers / names) carries no urgency and no
+# topic ("家的", "一个", "来了", "起来", "好几" were the old model's top "urgent" n-grams), so it is not a feature.
+FUNCTION_CHARS = frozenset("的了个来起家是在有那这么吗呢吧啊呀哦嗯就也都还又把被给让从到去着过得地很太好些点们上下里边说我你他她它咱")
+NUMERAL_CHARS = frozenset("一二三四五六七八九十百千万两几零")
+# Fillers and forms of address say nothing about the matter: dropped before n-grams (那个, 嗯, 书记...).
+FILLERS = ("就是说", "那个", "这个", "嗯", "呃", "哎", "诶", "喂", "书记", "主任", "领导", "乡长", "村长", "然后", "的话")
+_FILLER_RE = re.compile("|".join(sorted(map(re.escape, FILLERS), key=len, reverse=True)))
+
+
 def _fold(unit: str) -> str:
-    return "0" if unit.isdigit() else unit
+    return "0" if unit.isdigit() or unit in NUMERAL_CHARS else unit
+
+
+def _informative(gram: str) -> bool:
+    return any(ch not in FUNCTION_CHARS and ch != "0" and ch != NAME_UNIT for ch in gram)
 
 
 def _readable(feature: str) -> bool:
-    """A Tibetan syllable pair (``t:a_b``) or a Han n-gram of two or more characters."""
+    """A Tibetan syllable pair (``t:a_b``) or a Han n-gram of two or more characters, without a masked name."""
     if feature.startswith("t:"):
         return "_" in feature
-    return len(feature) >= 2 and not feature.isdigit()
+    return len(feature) >= 2 and not feature.isdigit() and NAME_UNIT not in feature and _informative(feature)
 
 
-def text_features(text: str, max_n: int = 3) -> list[str]:
-    """Distinct n-gram features of a report (see module docstring)."""
-    try:
-        units = to_units(text if isinstance(text, str) else "")
-    except Exception:  # never raise on odd input
-        return []
+def feature_units(units: list[str], hidden: Sequence[tuple[int, int]] = ()) -> list[str]:
+    """``units`` with every ``hidden`` span (a name) replaced by one ``NAME_UNIT``."""
+    if not hidden:
+        return units
+    ends = {a: b for a, b in hidden}
+    out: list[str] = []
+    i, n = 0, len(units)
+    while i < n:
+        j = ends.get(i)
+        if j is not None and j > i:
+            out.append(NAME_UNIT)
+            i = j
+        else:
+            out.append(units[i])
+            i += 1
+    return out
+
+
+def text_features(text: str | list[str], max_n: int = 3) -> list[str]:
+    """Distinct n-gram features of a report, or of its (name-masked) units (see module docstring)."""
+    if isinstance(text, list):
+        units = text
+    else:
+        try:
+            units = to_units(text if isinstance(text, str) else "")
+        except Exception:  # never raise on odd input
+            return []
     runs: list[tuple[bool, list[str]]] = []  # (tibetan?, units)
     for u in units:
         if u in (HARD, SOFT):
@@ -73,9 +109,17 @@ def text_features(text: str, max_n: int = 3) -> list[str]:
             out.update("t:" + s for s in seq)
             out.update(f"t:{a}_{b}" for a, b in zip(seq, seq[1:], strict=False))
         else:
-            flat = "".join(seq)
+            flat = _FILLER_RE.sub("", "".join(seq))
+            # an n-gram is kept when one of its characters is informative: mark the last such position
+            informative = [ch not in FUNCTION_CHARS and ch != "0" and ch != NAME_UNIT for ch in flat]
+            last = -1
+            upto = []
+            for i, flag in enumerate(informative):
+                if flag:
+                    last = i
+                upto.append(last)
             for n in range(1, max_n + 1):
-                out.update(flat[i : i + n] for i in range(len(flat) - n + 1))
+                out.update(flat[i : i + n] for i in range(len(flat) - n + 1) if upto[i + n - 1] >= i)
     return sorted(out)
 
 
@@ -105,7 +149,9 @@ def rules_cancelled(result: TriageResult) -> bool:
     return any(c.negated and c.target == "urgent" for c in result.cues)
 
 
-def features(text: str, rules: TriageResult | None, use_rules: bool = True) -> dict[str, float]:
+def features(text: str | list[str], rules: TriageResult | None, use_rules: bool = True) -> dict[str, float]:
+    """Model input: n-grams of ``text`` (a string, or the classifier's name-masked units), plus the rules'
+    verdict when the model was trained with it."""
     f = dict.fromkeys(text_features(text), 1.0)
     if use_rules and rules is not None:
         f.update(rule_features(rules))
@@ -224,6 +270,7 @@ DEFAULT_BLEND = {
     "cancelled": 0.0,
     "veto": False,  # True: a cancelled urgent cue forbids "urgent" from the model
     "threshold": 0.0,
+    "rules_stand": 3.0,  # rules urgent score at or above which the model may not demote (see rules_stand)
     "priority_margin": 1.5,  # z in [threshold - margin, threshold) -> priority
     # category: argmax of log p_model(c) + rules_category*[c = rules' category]
     #           + precedence*[c = rules' category and a precedence rule fired] + scores*rule_score(c)/3
@@ -254,56 +301,101 @@ def blend_scores(
     return z, vetoed, scores
 
 
-def combine(text: str, rules: TriageResult, model: TriageModel) -> TriageResult:
+def rules_stand(rules: TriageResult, blend: dict) -> bool:
+    """The rules found a live danger strong enough that the model must not demote it (issue kind 1: all
+    four urgent reports the old blend missed had rules scores 3-7 against a threshold of 2). Only a
+    borderline rules verdict (score below ``rules_stand``) may be demoted; the model may always raise."""
+    return rules.urgency == "urgent" and (rules.urgent_score or 0.0) >= blend["rules_stand"]
+
+
+def combine(text: str | list[str], rules: TriageResult, model: TriageModel) -> TriageResult:
     """The final verdict from the rules-only result and the model, with the blend weights and threshold
-    stored in the model file (chosen by leave-one-file-out CV, see train.py). A category the model does
-    not know (an operator's local category) is the rules' call."""
+    stored in the model file (chosen by leave-one-writer-out CV, see train.py). A category the model does
+    not know (an operator's local category) is the rules' call.
+
+    The "why" names what decided (``Cue.decides``): the rules' live urgent cues when the rules' urgency
+    stands, the model's n-grams when the model raised it, a "model: borderline" cue when it demoted a
+    borderline rules verdict; for the category the rules' cues (and precedence rule) when the final
+    category is the rules' one, else the model's n-grams and the precedence rule is marked overruled."""
     blend = {**DEFAULT_BLEND, **model.meta.get("blend", {})}
     p, probs, _ = model.score(features(text, rules, model.use_rules))
     z, vetoed, scores = blend_scores(p, probs, rules, model.categories, blend)
     t = blend["threshold"]
-    if z >= t and not vetoed:
+    stands = rules_stand(rules, blend)
+    if stands or (z >= t and not vetoed):
         urgency = "urgent"
     elif z >= t - blend["priority_margin"] or rules.urgency in ("urgent", "priority"):
         urgency = "priority"
     else:
         urgency = "general"
 
-    cues = list(rules.cues)
     k = int(np.argmax(scores))
     category = model.categories[k]
     shifted = np.exp(scores - scores.max())
     cat_conf = float(shifted[k] / shifted.sum())
     if rules.category not in model.categories:
         category, cat_conf = rules.category, rules.category_confidence or 0.5
-    if urgency == "urgent":
-        for gram, w in model.top_features(0):
-            cues.append(Cue(gram, "urgent", round(w, 2), False, MODEL_CUE_NOTE))
+
+    urgency_by_rules = urgency == rules.urgency and urgency != "general"
+    urgency_by_rules_or_calm = urgency == rules.urgency and urgency != "urgent"
+    category_by_rules = category == rules.category
+    cues: list[Cue] = []
+    for c in rules.cues:
+        decides = ""
+        if c.negated:
+            if c.decides == "urgency" and urgency_by_rules_or_calm:
+                decides = "urgency"
+            elif c.decides == "category" and category_by_rules:
+                decides = "category"
+        elif c.decides == "life_event":  # the model does not judge life events: the rules' cues stand
+            decides = "life_event"
+        else:
+            if c.text.startswith(PRECEDENCE_PREFIX):
+                if not category_by_rules:
+                    c = replace(c, negated=True, note=c.note + "; overruled by the learned model")
+                else:
+                    decides = "category"
+            elif urgency_by_rules and (c.target == "urgent" or (c.target == "priority" and urgency == "priority")):
+                decides = "urgency"
+            elif category_by_rules and c.target == category:
+                decides = "category"
+        cues.append(replace(c, decides=decides))
+    if urgency == "urgent" and rules.urgency != "urgent":
+        grams = model.top_features(0)
+        for gram, w in grams:
+            cues.append(Cue(gram, "urgent", round(w, 2), False, MODEL_CUE_NOTE, "urgency"))
+        if not grams:
+            cues.append(Cue("learned model", "urgent", round(z - t, 2), False, MODEL_CUE_NOTE, "urgency"))
+    elif rules.urgency == "urgent" and urgency != "urgent":
+        cues.append(Cue("learned model: borderline, not urgent", urgency, round(z - t, 2), False,
+                        MODEL_CUE_NOTE, "urgency"))
     if category in model.categories:
         for gram, w in model.top_features(1 + model.categories.index(category)):
-            cues.append(Cue(gram, category, round(w, 2), False, MODEL_CUE_NOTE))
+            cues.append(Cue(gram, category, round(w, 2), False, MODEL_CUE_NOTE,
+                            "" if category_by_rules else "category"))
     p_blend = 1.0 / (1.0 + math.exp(-max(min(z - t, 50.0), -50.0)))
+    if stands:
+        p_blend = max(p_blend, rules.urgency_confidence or 0.5)
     urgency_conf = p_blend if urgency == "urgent" else 1.0 - p_blend
-    return TriageResult(
-        urgency,
-        category,
-        round(min(urgency_conf, cat_conf), 3),
-        tuple(cues),
-        "rules+model",
-        round(urgency_conf, 3),
-        round(cat_conf, 3),
-        rules.urgent_score,
-        rules.category_scores,
+    return replace(
+        rules,
+        urgency=urgency,
+        category=category,
+        confidence=round(min(urgency_conf, cat_conf), 3),
+        cues=tuple(cues),
+        model="rules+model",
+        urgency_confidence=round(urgency_conf, 3),
+        category_confidence=round(cat_conf, 3),
     )
 
 
-def model_only(text: str, rules: TriageResult | None, model: TriageModel) -> tuple[float, str]:
+def model_only(text: str | list[str], rules: TriageResult | None, model: TriageModel) -> tuple[float, str]:
     """(p_urgent, category) from the model alone (for cross-validation tables)."""
     p, probs, _ = model.score(features(text, rules, model.use_rules))
     return p, model.categories[int(np.argmax(probs))]
 
 
-def probabilities(text: str, rules: TriageResult | None, model: TriageModel) -> tuple[float, np.ndarray]:
+def probabilities(text: str | list[str], rules: TriageResult | None, model: TriageModel) -> tuple[float, np.ndarray]:
     p, probs, _ = model.score(features(text, rules, model.use_rules))
     return p, probs
 
@@ -317,5 +409,6 @@ __all__: Sequence[str] = (
     "probabilities",
     "rule_features",
     "rules_cancelled",
+    "rules_stand",
     "text_features",
 )

@@ -29,40 +29,113 @@ Decisions (kept conservative because a missed emergency is the worst error):
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 
-from workflows.triage.base import Cue, TriageResult
+from workflows.triage.base import LIFE_EVENT_TARGET, LIFE_EVENTS, Cue, TriageResult
 from workflows.triage.lexicon import Group, Lexicon
 from workflows.triage.matcher import BO_NEGATORS, Match, Matcher, match_syllables
-from workflows.triage.model import TriageModel, combine
-from workflows.triage.text import HARD, SOFT, is_tibetan, split_syllables, to_units, zh_string
+from workflows.triage.model import TriageModel, combine, feature_units
+from workflows.triage.names import NameIndex, shipped_names
+from workflows.triage.sounds import SoundIndex
+from workflows.triage.text import HARD, SOFT, is_tibetan, split_syllables, units_and_breaks, zh_string
 
+MAX_CHARS = 8192  # longer texts: triage reads the first and the last MAX_CHARS/2 characters (classify)
+TRUNCATED_CUE = "…"
+TRUNCATED_NOTE = "long text: triage read the beginning and the end: "
+URGENCY_RANK = {"urgent": 0, "priority": 1, "general": 2}
+SOUNDS_LIKE = "sounds like "
 ALL_CLEAR = "all clear: "
 CONTEXT_NOTES = "context:"
 URGENCY_SCALE = 0.6  # logistic scale of the urgency confidence, in score points
 PRECEDENCE_CUE = "rule: "
+CLAUSE_LINKS = frozenset("就才便")  # a linking word starts a new clause: context words do not reach over it
+LIFE_CONDITIONALS = frozenset({"如果", "万一", "假如", "要是", "以防", "担心会", "怕会", "演练", "演习", "培训", "宣传"})
+LONG_AGO = frozenset({"去年", "前年", "几年前", "那年", "小时候", "早些年", "好几年前", "前几年", "前些年", "以前", "过去", "ན་ནིང"})
 PAST_ASPECT = "过"  # 着过火 / 滑坡过: experienced, not happening
 NOT_PAST_AFTER = set("来去不得")
 
 
-@dataclass
 class Context:
-    """Everything about one report that cue evaluation needs."""
+    """Everything about one report that cue evaluation needs, indexed so that every context question ("a
+    negator just before this cue?", "a resolution after it?") is a binary search, not a scan of all matches:
+    triage stays linear in the report's length."""
 
-    units: list[str]
-    flat: str
-    matches: list[Match]
+    def __init__(self, units: list[str], flat: str, matches: list[Match], breaks: frozenset[int] = frozenset()):
+        self.units = units
+        self.flat = flat
+        self.matches = matches
+        self.breaks = breaks
+        kinds: dict[str, list[Match]] = defaultdict(list)
+        for m in matches:  # already sorted by start
+            kinds[m.kind].append(m)
+        self._kinds = dict(kinds)
+        self._starts = {k: [m.start for m in v] for k, v in kinds.items()}
+        self._by_end = {k: sorted(v, key=lambda m: m.end) for k, v in kinds.items()}
+        self._ends = {k: [m.end for m in v] for k, v in self._by_end.items()}
+        self._longest = {k: max(m.length for m in v) for k, v in kinds.items()}
+        hard, soft, brk = [0], [0], [0]
+        for i, u in enumerate(units):
+            hard.append(hard[-1] + (u == HARD))
+            soft.append(soft[-1] + (u == SOFT))
+            brk.append(brk[-1] + (i in breaks))
+        self._hard, self._soft, self._brk = hard, soft, brk
+        self._occurrences: dict[tuple[str, ...], list[tuple[int, int]]] = {}
+        self._bo_positions: dict[str, list[int]] | None = None
 
     def of(self, *kinds: str) -> list[Match]:
-        return [m for m in self.matches if m.kind in kinds]
+        if len(kinds) == 1:
+            return self._kinds.get(kinds[0], [])
+        return sorted((m for k in kinds for m in self._kinds.get(k, ())), key=lambda m: m.start)
+
+    def ending_in(self, kind: str, lo: int, hi: int) -> list[Match]:
+        """Matches of ``kind`` whose end lies in [lo, hi]."""
+        ends = self._ends.get(kind)
+        if not ends:
+            return []
+        return self._by_end[kind][bisect_left(ends, lo) : bisect_right(ends, hi)]
+
+    def starting_in(self, kind: str, lo: int, hi: int) -> list[Match]:
+        """Matches of ``kind`` whose start lies in [lo, hi]."""
+        starts = self._starts.get(kind)
+        if not starts:
+            return []
+        return self._kinds[kind][bisect_left(starts, lo) : bisect_right(starts, hi)]
+
+    def covering(self, kind: str, m: Match) -> list[Match]:
+        """Matches of ``kind`` that contain ``m``."""
+        longest = self._longest.get(kind, 0)
+        return [o for o in self.starting_in(kind, m.start - longest, m.start) if m.end <= o.end]
 
     def crosses(self, start: int, end: int, stops: tuple[str, ...] = (HARD,)) -> bool:
         """True if a boundary unit lies in units[start:end]."""
-        return any(u in stops for u in self.units[max(start, 0) : max(end, 0)])
+        a, b = max(start, 0), max(end, 0)
+        if b <= a:
+            return False
+        b = min(b, len(self.units))
+        a = min(a, b)
+        if HARD in stops and self._hard[b] - self._hard[a]:
+            return True
+        return SOFT in stops and self._soft[b] - self._soft[a] > 0
+
+    def breaks_between(self, start: int, end: int) -> bool:
+        """A typed space strictly after ``start`` and at or before ``end`` (a clause break between them)."""
+        a, b = min(max(start + 1, 0), len(self.units)), min(max(end + 1, 0), len(self.units) + 1)
+        return b > a and self._brk[min(b, len(self.units))] - self._brk[a] > 0
 
     def any_between(self, start: int, end: int, kinds: tuple[str, ...]) -> bool:
-        return any(m.kind in kinds and start <= m.start and m.end <= end for m in self.matches)
+        return any(m.end <= end for k in kinds for m in self.starting_in(k, start, end - 1))
+
+    def bo_positions(self, syllable: str) -> list[int]:
+        if self._bo_positions is None:
+            index: dict[str, list[int]] = defaultdict(list)
+            for j, u in enumerate(self.units):
+                if is_tibetan(u[0]):
+                    index[u].append(j)
+            self._bo_positions = dict(index)
+        return self._bo_positions.get(syllable, [])
 
 
 class RulesClassifier:
@@ -77,20 +150,83 @@ class RulesClassifier:
         self.categories = lexicon.categories
         self.matcher = Matcher(lexicon)
         self._context_words: dict[tuple[str, ...], tuple[list[str], list[tuple[str, ...]]]] = {}
+        self._shipped_names = shipped_names()
+        self._names_provider: Callable[[], Iterable[str]] | None = None
+        self._names_seen: object = None
+        self._name_index = NameIndex(self._shipped_names)
+        self._sounds: SoundIndex | None = None
 
     # ------------------------------------------------------------------ public
-    def classify(self, text: str, language: str = "zh") -> TriageResult:
-        try:
-            units = to_units(text if isinstance(text, str) else "")
-        except Exception:  # never raise on odd input (the contract)
-            units = []
-        if not any(u not in (HARD, SOFT) for u in units):
-            return TriageResult("general", "other", 0.0, (), self.name, 0.0, 0.0)
-        ctx = Context(units, zh_string(units), self.matcher.find(units))
-        result = self._score(ctx)
-        if self.model is not None:
-            result = combine(text, result, self.model)
+    def use_names(self, provider: Callable[[], Iterable[str]] | None) -> None:
+        """Mask these names too (the org tree's, ``workflows.orgnames.OrgNames.names``); the provider is
+        called per report and should be cached; the index is rebuilt only when it returns a new object."""
+        self._names_provider = provider
+        self._names_seen = None
+        if provider is None:
+            self._name_index = NameIndex(self._shipped_names)
+
+    def classify(self, text: str, language: str = "zh", *, source: str = "text") -> TriageResult:
+        text = text if isinstance(text, str) else ""
+        if len(text) <= MAX_CHARS:
+            return self._classify(text, source)
+        # Bounded cost whatever arrives (a 1 MB paste once kept a core busy for minutes and the case stayed
+        # "reported"): the case keeps the whole text; triage reads its beginning and its end (where a
+        # follow-up adds the news) and takes the more urgent verdict, and says so in the "why".
+        half = MAX_CHARS // 2
+        parts = [self._classify(text[:half], source), self._classify(text[-half:], source)]
+        result = min(parts, key=lambda r: (URGENCY_RANK.get(r.urgency, 9), -(r.confidence or 0.0)))
+        note = f"{TRUNCATED_NOTE}{half}+{half} of {len(text)}"
+        return replace(result, cues=(*result.cues, Cue(TRUNCATED_CUE, "other", 0.0, True, note)))
+
+    def _classify(self, text: str, source: str) -> TriageResult:
+        result, units = self.analyse(text, source=source)
+        if self.model is not None and units is not None:
+            result = combine(units, result, self.model)
         return result
+
+    def analyse(self, text: str, *, source: str = "text") -> tuple[TriageResult, list[str] | None]:
+        """The rules-only verdict and the name-masked units the model reads (None for an empty report).
+        Training uses this too, so the model learns from exactly what it will see."""
+        text = (text if isinstance(text, str) else "")[:MAX_CHARS]
+        try:
+            units, breaks = units_and_breaks(text)
+        except Exception:  # never raise on odd input (the contract)
+            units, breaks = [], frozenset()
+        if not any(u not in (HARD, SOFT) for u in units):
+            return TriageResult("general", "other", 0.0, (), self.name, 0.0, 0.0), None
+        flat = zh_string(units)
+        names = self._names().find(flat)
+        hidden = [(m.start, m.end) for m in names]
+        extra = list(names)
+        if source == "speech":
+            extra.extend(self._sound_matches(units, flat, hidden))
+        ctx = Context(units, flat, self.matcher.find(units, extra, flat), breaks if source != "speech" else frozenset())
+        result = self._score(ctx)
+        hidden = [(m.start, m.end) for m in ctx.of("name")]
+        return result, feature_units(units, hidden)
+
+    def _names(self) -> NameIndex:
+        if self._names_provider is None:
+            return self._name_index
+        try:
+            current = self._names_provider()
+        except Exception:  # noqa: BLE001 - masking is a refinement, triage goes on without the org tree
+            return self._name_index
+        if current is not self._names_seen:
+            self._name_index = NameIndex(self._shipped_names | frozenset(current))
+            self._names_seen = current
+        return self._name_index
+
+    def _sound_matches(self, units: list[str], flat: str, hidden: list[tuple[int, int]]) -> list[Match]:
+        """Sound-alike cues (sounds.py) that no exact cue, trap or name already explains."""
+        if self._sounds is None:
+            self._sounds = SoundIndex(self.lexicon)
+        heard = self._sounds.find(flat, hidden)
+        if not heard:
+            return []
+        exact = self.matcher.find(units, None, flat)
+        taken = [(m.start, m.end) for m in exact if m.kind in ("cue", "trap")] + hidden
+        return [m for m in heard if not any(a < m.end and m.start < b for a, b in taken)]
 
     # ------------------------------------------------------------------ scoring
     def _score(self, ctx: Context) -> TriageResult:
@@ -109,8 +245,11 @@ class RulesClassifier:
                 dead[m.group.name].append(m)
                 notes[id(m)] = why
 
-        urgent_score = sum(groups[g].urgent * breadth(live[g]) for g in live)
-        priority_score = sum(groups[g].priority for g in live)
+        def strength(ms: list[Match]) -> float:  # a concept heard only by its sound counts less
+            return 1.0 if any(not m.sounds_like for m in ms) else s.sound_factor
+
+        urgent_score = sum(groups[g].urgent * breadth(live[g]) * strength(live[g]) for g in live)
+        priority_score = sum(groups[g].priority * strength(live[g]) for g in live)
         category_scores: dict[str, float] = defaultdict(float)
         live_scores: dict[str, float] = defaultdict(float)
         evidence: dict[str, int] = defaultdict(int)
@@ -123,7 +262,7 @@ class RulesClassifier:
                 full = live[name] + [
                     m for m in dead.get(name, ()) if self._category_factor(group, notes[id(m)]) >= 1.0
                 ]
-                value = group.weight * breadth(full)
+                value = group.weight * breadth(full) * strength(live[name])
                 category_scores[group.category] += value
                 live_scores[group.category] += group.weight * breadth(
                     [m for m in full if not notes.get(id(m), "").startswith("past")]
@@ -177,9 +316,25 @@ class RulesClassifier:
             urgency_confidence = min(urgency_confidence, 0.5)
         confidence = round(min(urgency_confidence, category_confidence), 3)
 
-        cues = self._cues(ctx, live, dead, notes)
+        life_scores: dict[str, float] = defaultdict(float)
+        for name, ms in live.items():
+            kind = groups[name].life_event
+            if kind:
+                life_scores[kind] += breadth(ms) * strength(ms)
+        life_event = None
+        if life_scores:
+            life_event = max(life_scores, key=lambda k: (life_scores[k], -LIFE_EVENTS.index(k)))
+
+        for ms in live.values():
+            for m in ms:
+                if m.sounds_like:
+                    notes[id(m)] = SOUNDS_LIKE + m.sounds_like
+        cues = self._cues(ctx, live, dead, notes, urgency, best, life_event)
         if rule:
-            cues = (*cues, Cue(f"{PRECEDENCE_CUE}{rule}", best, 0.0, False, f"category precedence: {rule}"))
+            cues = (
+                *cues,
+                Cue(f"{PRECEDENCE_CUE}{rule}", best, 0.0, False, f"category precedence: {rule}", "category"),
+            )
         return TriageResult(
             urgency,
             best,
@@ -190,6 +345,7 @@ class RulesClassifier:
             round(category_confidence, 3),
             round(urgent_score, 3),
             tuple(sorted(((c, round(v, 3)) for c, v in category_scores.items()), key=lambda kv: -kv[1])),
+            life_event,
         )
 
     def _precedence(
@@ -232,8 +388,18 @@ class RulesClassifier:
         return best, rule
 
     def _cues(
-        self, ctx: Context, live: dict[str, list[Match]], dead: dict[str, list[Match]], notes: dict[int, str]
+        self,
+        ctx: Context,
+        live: dict[str, list[Match]],
+        dead: dict[str, list[Match]],
+        notes: dict[int, str],
+        urgency: str = "general",
+        category: str = "other",
+        life_event: str | None = None,
     ) -> tuple[Cue, ...]:
+        """Every cue that fired or was cancelled, in text order; ``decides`` marks those behind the
+        verdict (the live urgent cues of an urgent report, the urgent/priority cues of a priority one, the
+        live cues of the chosen category, the live cues of the life event)."""
         out: list[tuple[int, Cue]] = []
         seen: set[tuple[str, str, bool]] = set()
         for matches, negated in ((live, False), (dead, True)):
@@ -248,11 +414,29 @@ class RulesClassifier:
                         ("urgent", g.urgent),
                         ("priority", g.priority),
                         (g.category, g.weight),
+                        (LIFE_EVENT_TARGET + g.life_event if g.life_event else None, 1.0),
                     ):
                         if not target or weight <= 0 or (m.text, target, negated) in seen:
                             continue
                         seen.add((m.text, target, negated))
-                        out.append((m.start, Cue(m.text, target, weight, negated, note)))
+                        decides = ""
+                        if negated:
+                            # a cancelled cue explains the verdict too: "着火" resolved by "灭了" is why the
+                            # case is not urgent, and still what it is about
+                            if target == "urgent" and urgency != "urgent":
+                                decides = "urgency"
+                            elif target == category:
+                                decides = "category"
+                        else:
+                            if target == "urgent" and urgency != "general" or (
+                                target == "priority" and urgency == "priority"
+                            ):
+                                decides = "urgency"
+                            elif target == category:
+                                decides = "category"
+                            elif life_event and target == LIFE_EVENT_TARGET + life_event:
+                                decides = "life_event"
+                        out.append((m.start, Cue(m.text, target, weight, negated, note, decides)))
         return tuple(c for _, c in sorted(out, key=lambda x: x[0]))
 
     def _category_factor(self, group: Group, note: str) -> float:
@@ -279,18 +463,31 @@ class RulesClassifier:
             return "context: missing"
         if g.unless_any and self._near(ctx, m, g.unless_any, g.window):
             return "context: excluded"
-        for a in ctx.of("all_clear"):
-            if a.start <= m.start and m.end <= a.end:
-                return f"all clear: {a.text}"
+        for a in ctx.covering("all_clear", m):
+            return f"all clear: {a.text}"
         neg = self._negator(ctx, m)
         if neg:
             return f"negated by {neg}"
+        if g.life_event:
+            # a life event stays one when it is recent past or "resolved" (a death last month still obliges
+            # a visit); a conditional ("要是"), a drill, or a past of years ago ("前年走了") cancels it
+            hyp = self._hypothetical(ctx, m)
+            if hyp and hyp in LIFE_CONDITIONALS:
+                return f"hypothetical: {hyp}"
+            past = self._past(ctx, m)
+            if past and past in LONG_AGO:
+                return f"past: {past}"
+            return None
         past = self._past(ctx, m)
         if past:
             return f"past: {past}"
         hyp = self._hypothetical(ctx, m)
         if hyp:
             return f"hypothetical: {hyp}"
+        if g.urgent <= 0 and g.priority <= 0:
+            # a resolution or an all-clear ends a danger, not a topic: "老人去世了，没钱办后事" is still about
+            # the death and the money (后事 used to cancel every cue of the report)
+            return None
         res = self._resolved(ctx, m)
         if res:
             return res if res.startswith(ALL_CLEAR) else f"resolved: {res}"
@@ -300,22 +497,35 @@ class RulesClassifier:
         s = self.settings
         if m.inner_negated:
             return "མ/མི"
-        for n in ctx.of("negation", "long_negation"):
-            if n.end > m.start:
-                continue
-            bo = is_tibetan(n.text[0])
-            gap = 0 if bo else (s.long_negation_gap if n.kind == "long_negation" else s.negation_gap)
-            if m.start - n.end <= gap and not ctx.crosses(n.end, m.start, (HARD, SOFT)):
-                return n.text
+        for kind, gap in (("negation", s.negation_gap), ("long_negation", s.long_negation_gap)):
+            for n in ctx.ending_in(kind, m.start - gap, m.start):
+                if is_tibetan(n.text[0]) and m.start != n.end:
+                    continue
+                if self._same_clause(ctx, n.end, m.start):
+                    return n.text
         if is_tibetan(ctx.units[m.start][0]):
-            for n in ctx.of("post_negation"):
-                if m.end <= n.start <= m.end + 1 and not ctx.crosses(m.end, n.start, (HARD, SOFT)):
+            for n in ctx.starting_in("post_negation", m.end, m.end + 1):
+                if not ctx.crosses(m.end, n.start, (HARD, SOFT)):
                     return n.text
         return None
 
+    @staticmethod
+    def _same_clause(ctx: Context, end: int, start: int) -> bool:
+        """Nothing between a context word (ending at ``end``) and a cue (starting at ``start``) opens a new
+        clause: no punctuation, no typed space after the first unit, no linking word (就, 才, 结果, 又...).
+        Why: context words act inside their clause ("不回来 快来人": the 不 is about 回来; "没给钱就吵起来":
+        the 没 is about the money)."""
+        if start <= end:
+            return True
+        if ctx.crosses(end, start, (HARD, SOFT)) or ctx.breaks_between(end, start):
+            return False
+        if any(ch in CLAUSE_LINKS for ch in ctx.flat[end:start]):
+            return False
+        return not ctx.any_between(end, start, ("reset", "contrast"))
+
     def _past(self, ctx: Context, m: Match) -> str | None:
         s = self.settings
-        for p in ctx.of("past"):
+        for p in ctx.ending_in("past", m.start - s.past_scope, m.start):
             if self._forward(ctx, p, m, s.past_scope):
                 return p.text
         if m.end < len(ctx.flat) and ctx.flat[m.end] == PAST_ASPECT:
@@ -326,10 +536,13 @@ class RulesClassifier:
 
     def _hypothetical(self, ctx: Context, m: Match) -> str | None:
         s = self.settings
-        for h in ctx.of("hypothetical"):
+        for h in ctx.ending_in("hypothetical", m.start - s.hypothetical_scope, m.start):
             if self._forward(ctx, h, m, s.hypothetical_scope):
                 return h.text
-        for d in ctx.of("drill"):
+        drills = ctx.ending_in("drill", m.start - s.hypothetical_scope, m.start) + ctx.starting_in(
+            "drill", m.end, m.end + s.hypothetical_scope
+        )
+        for d in drills:
             if d.end <= m.start:
                 near = m.start - d.end <= s.hypothetical_scope and not ctx.crosses(d.end, m.start)
             else:
@@ -340,16 +553,18 @@ class RulesClassifier:
 
     def _resolved(self, ctx: Context, m: Match) -> str | None:
         s = self.settings
-        for r in ctx.of("resolved"):
-            # a resolution phrase may contain its cue ("车祸走了" ⊃ "车祸"): it is about that cue
-            covers = r.start <= m.start and m.end <= r.end
-            after = r.start >= m.end and not ctx.any_between(m.end, r.start, ("contrast",))
-            if (covers or after) and not self._negator(ctx, r):
+        # a resolution phrase may contain its cue ("车祸走了" ⊃ "车祸"): it is about that cue; one after the
+        # cue covers it within resolved_scope units (it used to reach to the end of the report, so a
+        # 2,000-character report could be "resolved" by a word in its last line)
+        candidates = ctx.covering("resolved", m) + ctx.starting_in("resolved", m.end, m.end + s.resolved_scope)
+        for r in candidates:
+            if (r.start < m.end or not ctx.any_between(m.end, r.start, ("contrast",))) and not self._negator(ctx, r):
                 return r.text
-        for a in ctx.of("all_clear"):
-            after = a.start >= m.end and not ctx.any_between(m.end, a.start, ("contrast",))
-            before = self._forward(ctx, a, m, s.all_clear_scope, stops=("contrast", "reset"))
-            if after or before:
+        for a in ctx.starting_in("all_clear", m.end, m.end + s.all_clear_scope):
+            if not ctx.any_between(m.end, a.start, ("contrast",)):
+                return ALL_CLEAR + a.text
+        for a in ctx.ending_in("all_clear", m.start - s.all_clear_scope, m.start):
+            if self._forward(ctx, a, m, s.all_clear_scope, stops=("contrast", "reset")):
                 return ALL_CLEAR + a.text
         return None
 
@@ -377,7 +592,14 @@ class RulesClassifier:
         return cached
 
     def _occurrences(self, ctx: Context, words: tuple[str, ...]) -> list[tuple[int, int]]:
-        """Where context words occur, ignoring those inside a trap ("好几个" inside "好几个月")."""
+        """Where context words occur, ignoring those inside a trap ("好几个" inside "好几个月"); sorted, and
+        computed once per report and word list."""
+        cached = ctx._occurrences.get(words)
+        if cached is None:
+            cached = ctx._occurrences[words] = sorted(self._find_occurrences(ctx, words))
+        return cached
+
+    def _find_occurrences(self, ctx: Context, words: tuple[str, ...]) -> list[tuple[int, int]]:
         zh, bo = self._words(words)
         spans: list[tuple[int, int]] = []
         for w in zh:
@@ -387,18 +609,23 @@ class RulesClassifier:
                 i = ctx.flat.find(w, i + 1)
         n = len(ctx.units)
         for syls in bo:
-            for j, u in enumerate(ctx.units):
-                if u == syls[0]:
-                    hit = match_syllables(ctx.units, j, syls, n)
-                    if hit is not None and ctx.units[j] not in BO_NEGATORS:
-                        spans.append((j, hit[0]))
-        traps = [(t.start, t.end) for t in ctx.of("trap")]
-        return [
-            (a, b) for a, b in spans if not any(s <= a and b <= e and (e - s) > (b - a) for s, e in traps)
-        ]
+            for j in ctx.bo_positions(syls[0]):
+                hit = match_syllables(ctx.units, j, syls, n)
+                if hit is not None and ctx.units[j] not in BO_NEGATORS:
+                    spans.append((j, hit[0]))
+        out = []
+        for a, b in spans:
+            probe = Match(a, b, "", "probe")
+            if not any((t.end - t.start) > (b - a) for t in ctx.covering("trap", probe)):
+                out.append((a, b))
+        return out
 
     def _near(self, ctx: Context, m: Match, words: tuple[str, ...], window: int) -> bool:
-        for a, b in self._occurrences(ctx, words):
+        spans = self._occurrences(ctx, words)
+        lo = bisect_left(spans, (m.start - window - 64, -1))
+        for a, b in spans[lo:]:
+            if a > m.end + window:
+                break
             if b <= m.start and m.start - b <= window or a >= m.end and a - m.end <= window:
                 return True
             if a >= m.start and b <= m.end and (b - a) < m.length:  # e.g. "人" inside "人不见了"
@@ -406,7 +633,14 @@ class RulesClassifier:
         return False
 
     def _blocked(self, ctx: Context, m: Match, words: tuple[str, ...]) -> bool:
-        return any(b <= m.start and m.start - b <= 1 for a, b in self._occurrences(ctx, words))
+        spans = self._occurrences(ctx, words)
+        lo = bisect_left(spans, (m.start - 64, -1))
+        for a, b in spans[lo:]:
+            if a > m.start:
+                break
+            if b <= m.start and m.start - b <= 1:
+                return True
+        return False
 
 
 def breadth(matches: list[Match]) -> float:

@@ -51,8 +51,19 @@ def normalize(text: str) -> str:
 
 def to_units(text: str) -> list[str]:
     """Split normalised text into units (see module docstring). Emoji and other symbols are dropped."""
+    return units_and_breaks(text)[0]
+
+
+def units_and_breaks(text: str) -> tuple[list[str], frozenset[int]]:
+    """``to_units`` plus the *breaks*: unit indices ``i`` with a space between unit ``i-1`` and unit ``i``.
+
+    Why breaks are kept apart from the units: cue matching must ignore spaces (an ASR transcript puts them
+    inside words, "着 火"), but in typed reports a space is how a herder separates clauses ("他不回来 快来人":
+    the 不 belongs to 回来, not to 快来人). Context rules (negation scope) read the breaks of typed text only."""
     units: list[str] = []
+    breaks: set[int] = set()
     syllable: list[str] = []
+    pending_space = False
 
     def flush() -> None:
         if syllable:
@@ -66,10 +77,16 @@ def to_units(text: str) -> list[str]:
             and ch not in _SHADS
             and ch not in "\u0f08\u0f34\u0f3a\u0f3b\u0f3c\u0f3d"
         ):
+            if pending_space and not syllable and units and units[-1] not in (HARD, SOFT):
+                breaks.add(len(units))
+            pending_space = False
             syllable.append(ch)
             continue
         flush()
-        if ch in _TSHEGS or ch.isspace() and ch not in "\n\r":
+        if ch in _TSHEGS:
+            continue
+        if ch.isspace() and ch not in "\n\r":
+            pending_space = True
             continue
         if ch in _SENTENCE_END:
             if units and units[-1] != HARD:
@@ -78,10 +95,14 @@ def to_units(text: str) -> list[str]:
             if units and units[-1] not in (HARD, SOFT):
                 units.append(SOFT)
         elif is_han(ch) or ch.isalnum():
+            if pending_space and units and units[-1] not in (HARD, SOFT):
+                breaks.add(len(units))
             units.append(ch)
-        # anything else (emoji, symbols) carries no meaning for triage
+        else:
+            continue  # anything else (emoji, symbols) carries no meaning for triage
+        pending_space = False
     flush()
-    return units
+    return units, frozenset(breaks)
 
 
 def zh_string(units: list[str]) -> str:
