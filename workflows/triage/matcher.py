@@ -107,7 +107,12 @@ class TermIndex:
 def syllable_matches(unit: str, syl: str, last: bool) -> bool:
     if unit == syl:
         return True
-    return last and is_open_syllable(syl) and any(unit == syl + p for p in FUSED_PARTICLES)
+    return last and len(unit) > len(syl) and unit.startswith(syl) and unit[len(syl):] in _PARTICLES and (
+        is_open_syllable(syl)
+    )
+
+
+_PARTICLES = frozenset(FUSED_PARTICLES)
 
 
 def match_syllables(units: list[str], j: int, syls: tuple[str, ...], n: int) -> tuple[int, bool] | None:

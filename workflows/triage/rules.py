@@ -34,7 +34,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from workflows.triage.base import LIFE_EVENT_TARGET, LIFE_EVENTS, Cue, TriageResult
+from workflows.triage.base import LIFE_EVENT_TARGET, Cue, TriageResult
 from workflows.triage.lexicon import Group, Lexicon
 from workflows.triage.matcher import BO_NEGATORS, Match, Matcher, match_syllables
 from workflows.triage.model import TriageModel, combine, feature_units
@@ -52,6 +52,8 @@ CONTEXT_NOTES = "context:"
 URGENCY_SCALE = 0.6  # logistic scale of the urgency confidence, in score points
 PRECEDENCE_CUE = "rule: "
 CLAUSE_LINKS = frozenset("就才便")  # a linking word starts a new clause: context words do not reach over it
+# equal evidence: the more specific event wins (a death often comes with "no money": it is the death)
+LIFE_PRIORITY = ("death", "dropout", "troubled_mind", "idle_youth", "illness_poverty", "festival")
 LIFE_CONDITIONALS = frozenset({"如果", "万一", "假如", "要是", "以防", "担心会", "怕会", "演练", "演习", "培训", "宣传"})
 LONG_AGO = frozenset({"去年", "前年", "几年前", "那年", "小时候", "早些年", "好几年前", "前几年", "前些年", "以前", "过去", "ན་ནིང"})
 PAST_ASPECT = "过"  # 着过火 / 滑坡过: experienced, not happening
@@ -323,7 +325,7 @@ class RulesClassifier:
                 life_scores[kind] += breadth(ms) * strength(ms)
         life_event = None
         if life_scores:
-            life_event = max(life_scores, key=lambda k: (life_scores[k], -LIFE_EVENTS.index(k)))
+            life_event = max(life_scores, key=lambda k: (life_scores[k], -LIFE_PRIORITY.index(k)))
 
         for ms in live.values():
             for m in ms:

@@ -45,8 +45,10 @@ def is_han(ch: str) -> bool:
 
 def normalize(text: str) -> str:
     """NFKC (full-width digits/letters), lower case, Tibetan NFC-stable, no control characters."""
-    text = unicodedata.normalize("NFKC", text or "")
-    return "".join(ch for ch in text.lower() if ch in "\n\r\t" or unicodedata.category(ch)[0] != "C")
+    text = unicodedata.normalize("NFKC", text or "").lower()
+    if text.replace("\n", "").replace("\r", "").replace("\t", "").isprintable():
+        return text  # the common case, without a per-character look-up
+    return "".join(ch for ch in text if ch in "\n\r\t" or unicodedata.category(ch)[0] != "C")
 
 
 def to_units(text: str) -> list[str]:
