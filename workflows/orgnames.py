@@ -1,4 +1,4 @@
-"""The org tree's names (people, household heads, units) as plain strings, for triage's name masking.
+"""The org tree's names (people, household heads and members, units) as plain strings, for triage's name masking.
 
 Why: a learned n-gram model learns whatever co-occurs with the labels, and in a pastoral county that is
 person and place names ("卓玛", "才让", "三社"): a report about 卓玛's 低保 card paged the county centre
@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import func, select
 
 from storage.db import Database
-from storage.models import Household, Person, Unit
+from storage.models import Household, HouseholdMember, Person, Unit
 
 # Unit names carry a level suffix ("多卡村第一网格", "扎西乡"); reports use the bare name too ("多卡的").
 UNIT_SUFFIXES = ("第一网格", "第二网格", "第三网格", "第四网格", "第五网格", "网格", "示范县", "自治县",
@@ -88,7 +88,12 @@ class OrgNames:
     @staticmethod
     def _current_signature(s) -> tuple:
         parts: list = []
-        for model, column in ((Unit, Unit.name), (Person, Person.name), (Household, Household.head_name)):
+        for model, column in (
+            (Unit, Unit.name),
+            (Person, Person.name),
+            (Household, Household.head_name),
+            (HouseholdMember, HouseholdMember.name),
+        ):
             parts.extend(
                 s.execute(
                     select(func.count(model.id), func.max(model.id), func.sum(func.length(column)))
@@ -103,4 +108,6 @@ class OrgNames:
         for (name,) in s.execute(select(Person.name)):
             yield from name_variants(name)
         for (name,) in s.execute(select(Household.head_name)):
+            yield from name_variants(name)
+        for (name,) in s.execute(select(HouseholdMember.name)):  # everyone of a household (members.csv)
             yield from name_variants(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from storage.models import Household
+from storage.models import Household, HouseholdMember
 from workflows.cases import AudioIn, CaseService
 from workflows.orgnames import OrgNames, name_variants
 from workflows.triage import default_classifier
@@ -26,6 +26,9 @@ def test_org_names_lists_people_households_and_units_and_sees_a_change(sworld):
     names = OrgNames(sworld.db, check_every_s=30, clock=lambda: now[0])
     first = names.names()
     assert {"仁青", "加措", "扎西乡", "扎西", "多卡村", "李明"} <= first
+    with sworld.db.session() as s:
+        members = {m.name for m in s.scalars(select(HouseholdMember))}
+    assert members and {n for n in members if len(n) >= 2} <= first  # members.csv names too
     with sworld.db.session() as s:
         s.scalars(select(Household).where(Household.code == "H111101")).one().head_name = "贡却加"
     assert names.names() is first  # cached: no query before check_every_s
