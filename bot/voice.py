@@ -330,7 +330,8 @@ class VoicePipeline:
         """Wait until no transcription runs here and no job is due (tests, orderly shutdown)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
-            if not self._tasks and not await asyncio.to_thread(self.jobs.due_count):
+            # our own received notes are on hold for us (not "due" for anyone else) but still to do
+            if not self._tasks and not self._received and not await asyncio.to_thread(self.jobs.due_count):
                 return
             if self._tasks:
                 await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
