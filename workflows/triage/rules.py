@@ -86,6 +86,7 @@ class Context:
         self._hard, self._soft, self._brk = hard, soft, brk
         self._occurrences: dict[tuple[str, ...], list[tuple[int, int]]] = {}
         self._bo_positions: dict[str, list[int]] | None = None
+        self._word_spans: dict[str, list[tuple[int, int]]] = {}
 
     def of(self, *kinds: str) -> list[Match]:
         if len(kinds) == 1:
@@ -129,6 +130,18 @@ class Context:
 
     def any_between(self, start: int, end: int, kinds: tuple[str, ...]) -> bool:
         return any(m.end <= end for k in kinds for m in self.starting_in(k, start, end - 1))
+
+    def word_spans(self, word: str) -> list[tuple[int, int]]:
+        """Every occurrence of a Chinese context word (many word lists share words: found once per report)."""
+        spans = self._word_spans.get(word)
+        if spans is None:
+            spans = []
+            i = self.flat.find(word)
+            while i >= 0:
+                spans.append((i, i + len(word)))
+                i = self.flat.find(word, i + 1)
+            self._word_spans[word] = spans
+        return spans
 
     def bo_positions(self, syllable: str) -> list[int]:
         if self._bo_positions is None:
@@ -605,10 +618,7 @@ class RulesClassifier:
         zh, bo = self._words(words)
         spans: list[tuple[int, int]] = []
         for w in zh:
-            i = ctx.flat.find(w)
-            while i >= 0:
-                spans.append((i, i + len(w)))
-                i = ctx.flat.find(w, i + 1)
+            spans.extend(ctx.word_spans(w))
         n = len(ctx.units)
         for syls in bo:
             for j in ctx.bo_positions(syls[0]):
