@@ -331,11 +331,14 @@ class RulesClassifier:
             urgency_confidence = min(urgency_confidence, 0.5)
         confidence = round(min(urgency_confidence, category_confidence), 3)
 
-        life_scores: dict[str, float] = defaultdict(float)
+        # one kind's evidence counts once per distinct word, whichever of its groups found it ("很难过" is one
+        # sign of grief, not two); equal evidence goes to the more specific kind (LIFE_PRIORITY)
+        life_matches: dict[str, list[Match]] = defaultdict(list)
         for name, ms in live.items():
             kind = groups[name].life_event
             if kind:
-                life_scores[kind] += breadth(ms) * strength(ms)
+                life_matches[kind].extend(ms)
+        life_scores = {kind: breadth(ms) * strength(ms) for kind, ms in life_matches.items()}
         life_event = None
         if life_scores:
             life_event = max(life_scores, key=lambda k: (life_scores[k], -LIFE_PRIORITY.index(k)))
