@@ -38,8 +38,8 @@ from bot.dedupe import UpdateDeduplicator
 from bot.delivery import TelegramDelivery
 from bot.handlers import buttons, export, language, officials, registration, reporting, tasks, visits, worker
 from bot.handlers.common import BotContext, Limits, lang_for, person_of
-from bot.voice import TranscriptionPool, VoicePipeline
 from i18n import DEFAULT_LANGUAGE, UI_LANGUAGES, set_configured_labels, t
+from runtime.voice import TranscriptionPool, VoicePipeline
 from transcription.base import Transcriber
 from workflows.conversation import ConversationState
 from workflows.durations import parse_duration
@@ -264,7 +264,7 @@ def build_application(config: Any, services: Any, *, clock: Clock | None = None,
         tick_seconds=config.scheduler.tick_seconds, outbox_seconds=outbox.tick_seconds,
         lease_seconds=config.scheduler.lease_seconds,
     )
-    async def fetch(file_id: str) -> bytes:  # a recording whose first download failed (bot/voice.py)
+    async def fetch(file_id: str) -> bytes:  # a recording whose first download failed (runtime/voice.py)
         tg_file = await app.bot.get_file(file_id)
         return bytes(await tg_file.download_as_bytearray())
 
@@ -322,7 +322,7 @@ def run(config: Any) -> int:
     if config.bot.mode == "webhook" and not config.bot.webhook_secret:
         print(NO_WEBHOOK_SECRET_MESSAGE.format(env=config.bot.webhook_secret_env), file=sys.stderr)
         return 2
-    from bot.wiring import build_services
+    from runtime.wiring import build_services
     from transcription.factory import build_transcribers
 
     services = build_services(config)

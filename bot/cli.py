@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.config import ENV_TOKEN, Config, ConfigError, load_config
 from bot.ledger import DEFAULT_TIMEZONE, case_ids_in_unit, present, write_ledger, zone
-from bot.wiring import Services, build_services, open_database
+from runtime.config import ENV_TOKEN, Config, ConfigError, load_config
+from runtime.wiring import Services, build_services, open_database
 from storage.db import Database
 from storage.models import Person, Role
 from storage.orgtree import SAMPLE_DIR, OrgImportError, export_org, import_org_dir

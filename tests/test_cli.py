@@ -157,8 +157,8 @@ def test_report_cases_show_and_ledger(home: Path, capsys) -> None:
         "1", "P1111", "urgent", "assigned", "王建国")
     assert row["created_at"] == "2026-01-05 16:00+08:00"  # FakeClock starts 08:00 UTC; shown in Beijing time
     assert row["overdue"] == "no"
-    from bot.config import load_config
-    from bot.wiring import build_services
+    from runtime.config import load_config
+    from runtime.wiring import build_services
 
     services = build_services(load_config(env={}), clock=clock)
     try:  # every exported column is one the domain's ledger really provides
@@ -223,8 +223,8 @@ def test_invite_prints_code_and_deep_link(home: Path, capsys) -> None:
 
 def test_export_corrections_writes_training_jsonl(home: Path, capsys) -> None:
     """An official's correction becomes a labelled line for benchmarks/train_triage.py."""
-    from bot.config import load_config
-    from bot.wiring import build_services
+    from runtime.config import load_config
+    from runtime.wiring import build_services
 
     run(capsys, "import-org")
     run(capsys, "report", "--from", "P1111", "冬窝子那边的电一直不稳 一天停好几次")

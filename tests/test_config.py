@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import (
+from runtime.config import (
     DEFAULT_DEPARTMENT_FOR_CATEGORY,
     ConfigError,
     config_from_dict,
@@ -108,7 +108,7 @@ def test_example_documents_every_typed_key() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     from dataclasses import fields
 
-    from bot.config import BotConfig, DatabaseConfig, LoggingConfig, OutboxConfig, SchedulerConfig
+    from runtime.config import BotConfig, DatabaseConfig, LoggingConfig, OutboxConfig, SchedulerConfig
 
     for section, cls in (("bot", BotConfig), ("database", DatabaseConfig), ("scheduler", SchedulerConfig),
                          ("outbox", OutboxConfig), ("logging", LoggingConfig)):

@@ -55,7 +55,7 @@ class BotContext:
     conversations: Any = None  # workflows.conversation.ConversationState: prompts and other per-chat state
     tasks: Any = None  # workflows.tasks.TaskService
     visits: Any = None  # workflows.visits.VisitService
-    voice: Any = None  # bot.voice.VoicePipeline
+    voice: Any = None  # runtime.voice.VoicePipeline
     limits: Limits = field(default_factory=Limits)
     followup_window: timedelta = timedelta(minutes=30)
     deep_link: Callable[[str], str | None] = lambda code: None

@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 from telegram.ext import Application
 
 from bot.app import build_application
-from bot.config import BotConfig, Config, DatabaseConfig, OutboxConfig, SchedulerConfig
-from bot.wiring import build_services
+from runtime.config import BotConfig, Config, DatabaseConfig, OutboxConfig, SchedulerConfig
+from runtime.wiring import build_services
 from storage.db import Database
 from storage.models import Notification, NotificationStatus
 from tests.fakebotapi.server import FakeTelegram

@@ -13,8 +13,8 @@ import pytest_asyncio
 from sqlalchemy import func, select
 
 from bot.app import build_application
-from bot.wiring import build_services
 from i18n import set_configured_labels, t
+from runtime.wiring import build_services
 from storage.models import Person, Role, TriageCorrection, Unit
 from tests.bot.conftest import Harness, ScriptedTranscriber, make_config, start_app, stop_app
 from tests.bot.test_case_loop import GENERAL, case_number

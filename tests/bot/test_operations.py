@@ -18,10 +18,10 @@ from telegram.ext import Application
 
 import bot.app as bot_app
 from bot.app import build_application
-from bot.config import config_from_dict
 from bot.ledger import COLUMNS, DEFAULT_TIMEZONE, zone
-from bot.wiring import build_services
 from i18n import t
+from runtime.config import config_from_dict
+from runtime.wiring import build_services
 from storage.db import Database
 from tests.bot.conftest import Harness, ScriptedTranscriber, make_config, start_app, stop_app
 from tests.bot.test_case_loop import GENERAL, case_number
@@ -205,7 +205,7 @@ def test_run_in_webhook_mode_passes_the_configured_arguments(
     calls: list[tuple[Application, dict[str, Any]]] = []
     monkeypatch.setattr(Application, "run_webhook", lambda self, **kw: calls.append((self, kw)))
     monkeypatch.setattr(Application, "run_polling", lambda self, **kw: pytest.fail("polling in webhook mode"))
-    monkeypatch.setattr("bot.wiring.build_services",
+    monkeypatch.setattr("runtime.wiring.build_services",
                         lambda config: build_services(config, clock=FakeClock(), db=sqlite_database))
     monkeypatch.setattr("transcription.factory.build_transcribers", lambda cfg: {})
 

@@ -115,7 +115,7 @@ def test_telegram_errors_map_to_transient_or_permanent() -> None:
 
 def test_run_without_token_says_exactly_what_to_set(capsys, tmp_path) -> None:
     from bot.app import run
-    from bot.config import BotConfig, Config, DatabaseConfig
+    from runtime.config import BotConfig, Config, DatabaseConfig
 
     config = Config(bot=BotConfig(token=None), database=DatabaseConfig(url=f"sqlite:///{tmp_path}/x.sqlite3"))
     assert run(config) == 2

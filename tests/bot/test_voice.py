@@ -95,7 +95,7 @@ async def test_other_users_are_answered_while_transcribing(bot_harness: Harness,
 async def test_real_model_transcribes_real_clip(fake_telegram, sample_org, database) -> None:
     """The real default model (faster-whisper, packaged weights) through the whole bot."""
     from bot.app import build_application
-    from bot.wiring import build_services
+    from runtime.wiring import build_services
     from transcription.factory import build_transcribers
     from workflows.ports import FakeClock
 

@@ -1,4 +1,5 @@
-"""Import direction (docs/design.md): ``bot`` → ``workflows`` → ``storage``; ``transcription`` stands alone.
+"""Import direction (docs/design.md): ``bot``/``web`` → ``runtime`` → ``workflows`` → ``storage``; ``web`` never
+imports ``bot``; ``transcription`` stands alone.
 
 Every module of each package is imported (``pkgutil.walk_packages``) in a fresh interpreter, so a forbidden
 import anywhere — even in a module nothing imports yet, or behind a function-level import that runs at import
@@ -7,6 +8,7 @@ time — shows up, and modules imported by earlier tests in this process cannot 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -22,7 +24,11 @@ FORBIDDEN = {
     "storage": ("telegram", "bot", "web", "i18n", "workflows", "transcription"),
     "transcription": ("telegram", "bot", "web", "i18n", "workflows", "storage"),
     "i18n": ("telegram", "bot", "web", "workflows", "storage", "transcription"),
+    # shared by both adapters (config, wiring, the voice pipeline): neither adapter, nor Telegram, at import
+    "runtime": ("telegram", "bot", "web"),
 }
+if importlib.util.find_spec("web") is not None:  # the console adapter: a sibling of the bot, never its client
+    FORBIDDEN["web"] = ("telegram", "bot")
 
 _PROBE = """
 import importlib, json, pkgutil, sys

@@ -1,4 +1,4 @@
-"""Build the service objects from a :class:`~bot.config.Config`, in one place.
+"""Build the service objects from a :class:`~runtime.config.Config`, in one place.
 
 For the bot engineer: ``bot.app.run(config)`` should call ``build_services(config)`` too, so the CLI and the
 bot construct the domain identically (same policies, routing, classifier, clock). The CLI passes a fake
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.config import Config, ConfigError
+from runtime.config import Config, ConfigError
 from storage.db import Database
 from workflows.policy import Policies
 from workflows.ports import Clock, SystemClock
