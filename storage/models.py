@@ -64,6 +64,9 @@ class Role(enum.StrEnum):
     governance_operator = "governance_operator"  # 综治中心 operator, county level
     department_contact = "department_contact"  # county-level department (health, civil affairs, ...)
     admin = "admin"
+    # Another system (a county 12345 hotline, a platform) filing through the Open311 API with a key: the
+    # reporter of its cases. It reads status through the API, so it gets no Telegram notifications.
+    integration = "integration"
 
 
 class CaseState(enum.StrEnum):
@@ -544,3 +547,56 @@ class VisitAttachment(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
     telegram_file_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class WebSignIn(Base):
+    """A one-time sign-in link for the web console (``/web`` in the bot, ``lianhu web-link``): short-lived,
+    single use, bound to one person. Only the SHA-256 of the token is stored, so a database dump opens nothing."""
+
+    __tablename__ = "web_signins"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    created_via: Mapped[str] = mapped_column(String(16))  # bot | cli
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class WebSession(Base):
+    """A browser session opened by a sign-in link. The cookie carries a random token whose SHA-256 is stored
+    here; ``csrf_token`` is the synchronizer token every form of that session must post back."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)  # absolute end, however active the session is
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    person: Mapped[Person] = relationship()
+
+
+class ApiKey(Base):
+    """An Open311 integration's key, scoped to one unit's subtree (its jurisdiction). ``person`` is the
+    integration's identity (role ``integration``): the reporter of the cases it files. Only the SHA-256 of the
+    key is stored; ``key_prefix`` lets an operator tell keys apart."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(16))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    unit: Mapped[Unit] = relationship()
+    person: Mapped[Person] = relationship()

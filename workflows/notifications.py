@@ -51,7 +51,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from storage.models import Case, CaseEvent, Person
+from storage.models import Case, CaseEvent, Person, Role
 from workflows.outbox import enqueue
 
 
@@ -152,6 +152,9 @@ def notify(
         if rid is None or rid in skip or rid in seen:
             continue
         seen.add(rid)
+        person = r if isinstance(r, Person) else session.get(Person, rid)
+        if person is not None and person.role == Role.integration:
+            continue  # another system (Open311): it reads the case's status through the API, it has no chat
         anchor = event.id if event is not None else int(now.timestamp())
         key = f"{kind.value}:{case.id if case is not None else '-'}:{rid}:{anchor}"
         if enqueue(

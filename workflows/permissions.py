@@ -176,3 +176,15 @@ def require(session: Session, router: Router, case: Case, person: Person, action
             params={"case_id": case.id, "state": state, "action": action},
         )
     return rel
+
+
+#: Who may file a report on someone else's behalf (a phone call or walk-in): officials of the chain and the
+#: governance centre, for reporters inside their own area; admins for anyone.
+FILER_ROLES = frozenset({Role.grid_leader, Role.township_commander, Role.county_commander,
+                         Role.governance_operator, Role.admin})
+
+
+def may_file_for(session: Session, filer: Person, reporter: Person) -> bool:
+    if not filer.active or filer.role not in FILER_ROLES:
+        return False
+    return filer.role == Role.admin or in_subtree(session, reporter.unit_id, filer.unit_id)

@@ -233,14 +233,16 @@ class SchedulerLeaseGuard:
 
 class CaseScheduler:
     """APScheduler 3 ``AsyncIOScheduler`` with three interval jobs: lease renewal, due work and the outbox.
-    Only the lease holder runs due work and the outbox; the others renew-or-stand-by."""
+    Only the lease holder runs due work and the outbox; the others renew-or-stand-by. Without a dispatcher
+    (Telegram is off: nothing can deliver) notifications stay queued in the outbox until a process with a
+    delivery port runs."""
 
     def __init__(
         self,
         db: Database,
         clock: Clock,
         due_work: DueWork,
-        dispatcher: OutboxDispatcher,
+        dispatcher: OutboxDispatcher | None,
         tick_seconds: float = 30.0,
         lease_seconds: float = 120.0,
         holder_id: str | None = None,
@@ -267,7 +269,8 @@ class CaseScheduler:
         common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         scheduler.add_job(self.renew_lease, "interval", seconds=max(1.0, self.lease_seconds / 3), id="lease", **common)
         scheduler.add_job(self.due_tick, "interval", seconds=self.tick_seconds, id="due_work", **common)
-        scheduler.add_job(self.outbox_tick, "interval", seconds=self.outbox_seconds, id="outbox", **common)
+        if self.dispatcher is not None:
+            scheduler.add_job(self.outbox_tick, "interval", seconds=self.outbox_seconds, id="outbox", **common)
         scheduler.start()
         self._scheduler = scheduler
         log.info("case scheduler %s started (%s)", self.holder_id, "leader" if self.is_leader else "standing by")
@@ -292,8 +295,9 @@ class CaseScheduler:
             self.is_leader = True
             self._last_standby = None
             log.info("scheduler %s holds the lease; running due work and the outbox", self.holder_id)
-            async with self._outbox_lock:  # never re-queue rows our own outbox run is delivering right now
-                await asyncio.to_thread(self.dispatcher.recover)
+            if self.dispatcher is not None:
+                async with self._outbox_lock:  # never re-queue rows our own outbox run is delivering right now
+                    await asyncio.to_thread(self.dispatcher.recover)
         elif not held:
             if self.is_leader:
                 log.warning("scheduler %s lost the lease; standing by", self.holder_id)
@@ -313,7 +317,7 @@ class CaseScheduler:
             return await asyncio.to_thread(self.due_work.run_once)
 
     async def outbox_tick(self) -> int | None:
-        if not self.is_leader or self._outbox_lock.locked():
+        if not self.is_leader or self._outbox_lock.locked() or self.dispatcher is None:
             return None
         async with self._outbox_lock:
             try:

@@ -26,13 +26,13 @@ from storage.models import (
     TriageCorrection,
     Urgency,
 )
-from workflows import transcription_jobs
+from workflows import permissions, transcription_jobs
 from workflows.cases.plumbing import text_source
 from workflows.cases.queries import CaseQueries
 from workflows.errors import ConcurrentUpdate, NotFound, NotPermitted, ValidationError
 from workflows.notifications import Kind, notify
 from workflows.policy import URGENCY_ORDER
-from workflows.routing import active_admins
+from workflows.routing import active_admins, in_subtree
 from workflows.triage.base import classify
 from workflows.views import CaseView
 
@@ -66,9 +66,19 @@ class CaseReporting(CaseQueries):
         language: str | None = None,
         household_id: int | None = None,
         task_id: int | None = None,
+        unit_id: int | None = None,
+        filed_by: int | None = None,
+        channel: str | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> CaseView:
         """Store a report (commit), then — for text — triage and route it in a second transaction.
         The same ``source_key`` always yields the same case (no second case, no second notification).
+
+        ``unit_id``: where it happened, when that is not the reporter's own unit (a household's unit, or the unit
+        an Open311 request names); it must lie inside the reporter's unit. ``filed_by``: an official filing on
+        the reporter's behalf (a phone call or walk-in at the governance centre); they must be allowed to, i.e.
+        the reporter is inside their area (:func:`workflows.permissions.may_file_for`). ``channel`` (``console``,
+        ``open311``, ...) and ``details`` (e.g. the caller's contact) are kept on the "reported" event.
         ``task_id``: the report is a "problem" answer to that task (its floor applies in triage)."""
         text = (text or "").strip() or None
         if text is None and audio is None:
@@ -89,11 +99,20 @@ class CaseReporting(CaseQueries):
                     raise NotPermitted(f"{reporter.name} is not active", params={"action": "report"})
                 if household_id is not None and s.get(Household, household_id) is None:
                     raise NotFound(f"no household {household_id}", code="household_not_found")
+                filer = None
+                if filed_by is not None:
+                    filer = self._person(s, filed_by)
+                    if not permissions.may_file_for(s, filer, reporter):
+                        raise NotPermitted(f"{filer.name} may not file reports for {reporter.name}",
+                                           params={"action": "file_for"})
+                if unit_id is not None and unit_id != reporter.unit_id and not in_subtree(s, unit_id, reporter.unit_id):
+                    raise NotPermitted(f"unit {unit_id} is outside {reporter.name}'s area",
+                                       code="target_not_in_jurisdiction", params={"action": "report"})
                 unit = reporter.unit
                 case = Case(
                     source_key=source_key,
                     reporter_id=reporter.id,
-                    unit_id=reporter.unit_id,
+                    unit_id=unit_id or reporter.unit_id,
                     household_id=household_id,
                     task_id=task_id,
                     state=CaseState.reported,
@@ -112,10 +131,13 @@ class CaseReporting(CaseQueries):
                     case,
                     now,
                     "reported",
-                    actor=reporter,
+                    actor=filer or reporter,
                     to_state="reported",
                     note=text,
-                    data={"source": "voice" if audio is not None else "text", "source_key": source_key},
+                    data={"source": "voice" if audio is not None else "text", "source_key": source_key,
+                          **({"channel": channel} if channel else {}),
+                          **({"filed_by": filer.id, "reporter": reporter.id} if filer is not None else {}),
+                          **({"details": dict(details)} if details else {})},
                 )
                 if audio is not None:
                     attachment = self._attachment(case, event, audio, now)
