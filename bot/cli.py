@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.ledger import DEFAULT_TIMEZONE, case_ids_in_unit, present, write_ledger, zone
-from runtime.config import ENV_TOKEN, Config, ConfigError, load_config
+from runtime.config import Config, ConfigError, load_config
 from runtime.wiring import Services, build_services, open_database
 from storage.db import Database
 from storage.models import Person, Role
@@ -325,15 +325,51 @@ def cmd_export_corrections(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
-    if not ctx.config.bot.token:
-        raise CliError(
-            f"no bot token: set the environment variable {ENV_TOKEN}, or [bot] token in config.toml "
-            "(get one from @BotFather)"
-        )
-    ctx.db  # migrate before the bot starts  # noqa: B018
-    from bot.app import run  # lazily: the Telegram stack is only needed here
+    """The engine, the scheduler and the console; the Telegram bot too when a token is configured."""
+    ctx.db  # migrate before anything starts  # noqa: B018
+    from runtime.serve import run  # lazily: the web and Telegram stacks are only needed here
 
     return int(run(ctx.config) or 0)
+
+
+def cmd_web_link(ctx: Context, args: argparse.Namespace) -> int:
+    """A one-time sign-in link for the console (what /web sends in the bot)."""
+    from datetime import timedelta
+
+    from workflows.console.signin import SignInService
+
+    web = ctx.config.web
+    service = SignInService(ctx.services.db, ctx.services.clock, link_ttl=timedelta(seconds=web.link_ttl))
+    token = service.create_link_token(ctx.person_id(args.person), via="cli")
+    ctx.print(web.signin_url(token))
+    ctx.print(f"(works once, for {int(web.link_ttl // 60)} minutes, for {args.person} only)")
+    return EXIT_OK
+
+
+def cmd_api_key(ctx: Context, args: argparse.Namespace) -> int:
+    """Open311 API keys: create (shown once), list, revoke."""
+    from workflows.console.integrations import IntegrationService
+
+    service = IntegrationService(ctx.services.db, ctx.services.clock)
+    if args.action == "create":
+        if not args.name or not args.unit:
+            raise CliError("api-key create NAME --unit UNIT_CODE")
+        key, view = service.create_key(args.name, args.unit)
+        ctx.print(f"API key for {view.name} (area: {view.unit_name} {view.unit_code}); it is shown only now:")
+        ctx.print(key)
+        ctx.print(f"Open311 base URL: {ctx.config.web.base_url}/open311/v2/  (send it as api_key or X-Api-Key)")
+    elif args.action == "revoke":
+        if not args.name:
+            raise CliError("api-key revoke NAME")
+        ctx.print(f"revoked {args.name}" if service.revoke(args.name) else f"{args.name} was already revoked")
+    else:
+        keys = service.keys()
+        if not keys:
+            ctx.print("no API keys (make one with: lianhu api-key create NAME --unit UNIT_CODE)")
+        for k in keys:
+            state = f"revoked {_time(k.revoked_at)}" if k.revoked_at else f"last used {_time(k.last_used_at)}"
+            ctx.print(f"{k.name:<20} {k.key_prefix}…  {k.unit_code:<10} created {_time(k.created_at)}  {state}")
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------------------------------------- parser
@@ -353,7 +389,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    add("run", cmd_run, "start the Telegram bot")
+    add("run", cmd_run, "run the engine, the scheduler and the web console (and the Telegram bot with a token)")
+    p = add("web-link", cmd_web_link, "make a one-time sign-in link to the web console for a person")
+    p.add_argument("person", metavar="PERSON_CODE")
+    p = add("api-key", cmd_api_key, "Open311 API keys: create NAME --unit CODE | list | revoke NAME")
+    p.add_argument("action", choices=("create", "list", "revoke"))
+    p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("--unit", metavar="UNIT_CODE", help="the key's area (create)")
     add("migrate", cmd_migrate, "bring the database schema up to date")
     p = add("import-org", cmd_import_org, "import units.csv, people.csv, households.csv, members.csv (upsert by code)")
     p.add_argument("dir", nargs="?", metavar="DIR", help="folder with the CSV files (default: the sample county)")

@@ -108,6 +108,32 @@ class OutboxConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The console (``web/``): where it listens, the address people reach it at, sign-in and session times."""
+
+    enabled: bool = True
+    listen: str = "127.0.0.1"  # loopback by default: put nginx in front (docs/operations.md)
+    port: int = 8080
+    public_url: str | None = None  # e.g. "https://lianhu.example.org"; default http://<listen>:<port>
+    link_ttl: float = 15 * 60.0
+    session_idle: float = 7 * 86400.0
+    session_max: float = 30 * 86400.0
+    wall_refresh_seconds: int = 30
+    timezone: str = "Asia/Shanghai"
+    max_upload_bytes: int = 20_000_000
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.listen in ("0.0.0.0", "::", "") else self.listen
+        return f"http://{host}:{self.port}"
+
+    def signin_url(self, token: str) -> str:
+        return f"{self.base_url}/signin/{token}"
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str = "INFO"
 
@@ -119,6 +145,7 @@ class Config:
     scheduler: SchedulerConfig = SchedulerConfig()
     outbox: OutboxConfig = OutboxConfig()
     logging: LoggingConfig = LoggingConfig()
+    web: WebConfig = WebConfig()
     # Passed through to their owners (see module docstring).
     policy: dict[str, Any] = field(default_factory=dict)  # -> workflows.policy.Policies.from_config
     routing: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULT_ROUTING))
@@ -347,6 +374,36 @@ def _outbox(table: Any) -> OutboxConfig:
     return config
 
 
+def _bool(where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
+def _web(table: Any) -> WebConfig:
+    s, d = _Section("web", table), WebConfig()
+    config = WebConfig(
+        enabled=s.get("enabled", d.enabled, _bool),
+        listen=s.get("listen", d.listen, _str) or d.listen,
+        port=s.get("port", d.port, _int(1, 65535)),
+        public_url=s.get("public_url", None, _url),
+        link_ttl=s.get("link_ttl", d.link_ttl, _seconds),
+        session_idle=s.get("session_idle", d.session_idle, _seconds),
+        session_max=s.get("session_max", d.session_max, _seconds),
+        wall_refresh_seconds=s.get("wall_refresh_seconds", d.wall_refresh_seconds, _int(5, 3600)),
+        timezone=s.get("timezone", d.timezone, _str) or d.timezone,
+        max_upload_bytes=s.get("max_upload_bytes", d.max_upload_bytes, _int(1000, 2_000_000_000)),
+    )
+    s.finish()
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(config.timezone)
+    except Exception:
+        raise ConfigError(f"web.timezone: {config.timezone!r} is not a time zone name (e.g. \"Asia/Shanghai\")") from None
+    return config
+
+
 def _logging(table: Any) -> LoggingConfig:
     s = _Section("logging", table)
     level = s.get("level", "INFO", lambda w, v: _choice(*LOG_LEVELS)(w, v.upper() if isinstance(v, str) else v))
@@ -416,8 +473,8 @@ def _routing(table: Any, categories: tuple[str, ...]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ loading
 
 
-_SECTIONS = ("bot", "database", "scheduler", "outbox", "logging", "policy", "routing", "triage", "transcription",
-             "tasks", "visits")
+_SECTIONS = ("bot", "database", "scheduler", "outbox", "logging", "web", "policy", "routing", "triage",
+             "transcription", "tasks", "visits")
 
 
 def _owned(name: str, table: Any, build: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
@@ -477,6 +534,7 @@ def config_from_dict(raw: Mapping[str, Any], env: Mapping[str, str] = os.environ
         scheduler=_scheduler(raw.get("scheduler", {})),
         outbox=_outbox(raw.get("outbox", {})),
         logging=_logging(raw.get("logging", {})),
+        web=_web(raw.get("web", {})),
         policy=_policy(raw.get("policy", {})),
         routing=_routing(raw.get("routing", {}), categories),
         triage=triage,

@@ -70,13 +70,6 @@ def test_import_bad_folder_lists_problems_and_exits_2(home: Path, capsys) -> Non
     assert "units.csv:2: parent_code: unknown unit 'C9'" in err and "Traceback" not in err
 
 
-def test_run_without_a_token_says_what_to_set(home: Path, capsys) -> None:
-    code, _, err = run(capsys, "run")
-    assert code == 2
-    assert "LIANHU_BOT_TOKEN" in err and "[bot] token" in err and "Traceback" not in err
-    assert not (home / "data").exists()  # refused before touching anything
-
-
 def test_bad_config_is_one_line_naming_the_key(home: Path, capsys) -> None:
     (home / "config.toml").write_text('[policy.urgent]\nack_within = "30x"\n', encoding="utf-8")
     code, out, err = run(capsys, "migrate")

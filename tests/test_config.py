@@ -96,7 +96,7 @@ def test_no_file_gives_the_documented_defaults(tmp_path: Path, monkeypatch: pyte
 def test_the_example_file_loads_to_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     example, default = load_config(EXAMPLE, env={}), load_config(env={})
-    for section in ("bot", "database", "scheduler", "outbox", "logging", "routing", "triage"):
+    for section in ("bot", "database", "scheduler", "outbox", "logging", "web", "routing", "triage"):
         assert getattr(example, section) == getattr(default, section), section
     assert Policies.from_config(example.policy) == Policies.from_config(default.policy)
     from transcription.factory import default_config
@@ -108,10 +108,17 @@ def test_example_documents_every_typed_key() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     from dataclasses import fields
 
-    from runtime.config import BotConfig, DatabaseConfig, LoggingConfig, OutboxConfig, SchedulerConfig
+    from runtime.config import (
+        BotConfig,
+        DatabaseConfig,
+        LoggingConfig,
+        OutboxConfig,
+        SchedulerConfig,
+        WebConfig,
+    )
 
     for section, cls in (("bot", BotConfig), ("database", DatabaseConfig), ("scheduler", SchedulerConfig),
-                         ("outbox", OutboxConfig), ("logging", LoggingConfig)):
+                         ("outbox", OutboxConfig), ("logging", LoggingConfig), ("web", WebConfig)):
         assert f"[{section}]" in text
         for f in fields(cls):
             if f.name != "webhook_secret":  # read from the env variable named by webhook_secret_env
