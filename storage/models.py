@@ -199,6 +199,11 @@ class HouseholdMember(Base):
 
 class Case(Base):
     __tablename__ = "cases"
+    __table_args__ = (
+        # The case wall and its counts (workflows.console.wall): filter by state and unit, order by urgency and
+        # deadline, count overdue and urgent per unit — all from this index, without reading case rows.
+        Index("ix_cases_wall", "state", "unit_id", "urgency", "ack_due_at", "resolve_due_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)  # shown to users as the case number
     source_key: Mapped[str | None] = mapped_column(String(128), unique=True)  # idempotency key
@@ -241,7 +246,7 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     accepted_at: Mapped[datetime | None] = mapped_column(DateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)  # the wall's "recently settled"
 
     version: Mapped[int] = mapped_column(nullable=False, default=1)
     __mapper_args__ = {"version_id_col": version}

@@ -178,8 +178,13 @@ class CaseWall:
             cards = self._cards(s, units, where, now, ordering(), limit, offset)
             settled: list[WallCard] = []
             if state == "open" and not filt.overdue and offset == 0:
-                recent = [*base, Case.state.in_(SETTLED), Case.closed_at >= now - settled_window]
-                settled = self._cards(s, units, recent, now, (Case.closed_at.desc(), Case.id.desc()), 30, 0)
+                # the recently closed ones by the closed_at index first (a few days are a sliver of the table),
+                # then the viewer's scope on those ids only
+                recent_ids = list(s.scalars(select(Case.id).where(Case.closed_at >= now - settled_window)
+                                            .order_by(Case.closed_at.desc()).limit(2000)))
+                if recent_ids:
+                    recent = [*base, Case.id.in_(recent_ids), Case.state.in_(SETTLED)]
+                    settled = self._cards(s, units, recent, now, (Case.closed_at.desc(), Case.id.desc()), 30, 0)
             # the counts beside the wall cover the whole jurisdiction (with the other filters), so a click on a
             # village narrows the cards without emptying the list of villages
             everywhere = self.scope(s, viewer, units, replace(filt, unit_id=None))
@@ -196,14 +201,18 @@ class CaseWall:
 
     def _cards(self, s: Session, units: UnitMap, where: list[Any], now: datetime, order: tuple[Any, ...],
                limit: int, offset: int) -> list[WallCard]:
+        # Two steps: the page's ids from the index alone (ix_cases_wall covers filter and order), then the rows
+        # of those ids only — never the text of 15k open cases to sort them.
+        ids = list(s.scalars(select(Case.id).where(*where).order_by(*order).limit(limit).offset(offset)))
+        if not ids:
+            return []
         owner = aliased(Person)
-        rows = s.execute(
+        found = {r[0]: r for r in s.execute(
             select(Case.id, Case.urgency, Case.category, Case.state, func.substr(Case.text, 1, TEXT_PREVIEW + 1),
                    Case.unit_id, Case.owner_id, owner.name, Case.created_at, Case.ack_due_at, Case.resolve_due_at,
                    Case.needs_review, Case.closed_at)
-            .outerjoin(owner, owner.id == Case.owner_id)
-            .where(*where).order_by(*order).limit(limit).offset(offset)
-        ).all()
+            .outerjoin(owner, owner.id == Case.owner_id).where(Case.id.in_(ids)))}
+        rows = [found[i] for i in ids if i in found]
         cards = []
         for (cid, urgency, category, state, text, unit_id, owner_id, owner_name, created, ack_due, resolve_due,
              review, closed_at) in rows:
@@ -223,11 +232,13 @@ class CaseWall:
         return cards
 
     def _counts(self, s: Session, units: UnitMap, base: list[Any], now: datetime) -> tuple[tuple[UnitCount, ...], dict[str, int]]:
+        # grouped by (state, unit) — the order of ix_cases_wall — so the database walks that index alone; grouping
+        # by unit only made SQLite walk the unit index and read every case row of the jurisdiction
         rows = s.execute(
             select(Case.unit_id, func.count(Case.id),
                    func.sum(sql_case((overdue_clause(now), 1), else_=0)),
                    func.sum(sql_case((Case.urgency == Urgency.urgent, 1), else_=0)))
-            .where(*base, Case.state.in_(OPEN)).group_by(Case.unit_id)
+            .where(*base, Case.state.in_(OPEN)).group_by(Case.state, Case.unit_id)
         ).all()
         per_unit: dict[int, list[int]] = {}
         totals = {"open": 0, "overdue": 0, "urgent": 0}

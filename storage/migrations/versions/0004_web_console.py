@@ -1,5 +1,5 @@
 """Web console: one-time sign-in links, browser sessions, Open311 API keys (and the ``integration`` role,
-which needs no schema change: roles are stored as plain strings).
+which needs no schema change: roles are stored as plain strings); two indexes on cases for the case wall.
 
 Revision ID: 0004
 Revises: 0003
@@ -63,9 +63,16 @@ def upgrade() -> None:
     sa.UniqueConstraint('key_hash', name=op.f('uq_api_keys_key_hash')),
     sa.UniqueConstraint('name', name=op.f('uq_api_keys_name'))
     )
+    with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.create_index('ix_cases_wall', ['state', 'unit_id', 'urgency', 'ack_due_at', 'resolve_due_at',
+                                                'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_cases_closed_at'), ['closed_at'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_cases_closed_at'))
+        batch_op.drop_index('ix_cases_wall')
     op.drop_table('api_keys')
     with op.batch_alter_table('web_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_web_sessions_person_id'))
