@@ -36,7 +36,7 @@ from telegram.ext import (
 
 from bot.dedupe import UpdateDeduplicator
 from bot.delivery import TelegramDelivery
-from bot.handlers import buttons, export, language, officials, registration, reporting, tasks, visits, worker
+from bot.handlers import buttons, console, export, language, officials, registration, reporting, tasks, visits, worker
 from bot.handlers.common import BotContext, Limits, lang_for, person_of
 from i18n import DEFAULT_LANGUAGE, UI_LANGUAGES, set_configured_labels, t
 from runtime.voice import TranscriptionPool, VoicePipeline
@@ -59,7 +59,7 @@ NO_WEBHOOK_SECRET_MESSAGE = (
     "Without it anyone who finds the URL could post forged updates in an official's name."
 )
 #: The command menu, in this order; each description is ``cmd.<command>`` in the catalogues.
-MENU_COMMANDS = ("my", "cases", "overdue", "task", "visits", "ledger", "lang", "help")
+MENU_COMMANDS = ("my", "cases", "overdue", "task", "visits", "ledger", "stats", "web", "lang", "help")
 STANDARD_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 
 
@@ -186,6 +186,8 @@ def add_handlers(app: Application, dedupe: UpdateDeduplicator) -> None:
     app.add_handler(CommandHandler("task", tasks.task_command, filters=private))
     app.add_handler(CommandHandler("tasks", tasks.tasks_command, filters=private))
     app.add_handler(CommandHandler("visits", visits.visits_command, filters=private))
+    app.add_handler(CommandHandler("web", console.web_command, filters=private))
+    app.add_handler(CommandHandler("stats", console.stats_command, filters=private))
     app.add_handler(CallbackQueryHandler(_private_button))
     app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, reporting.on_text))
     audio_doc = filters.Document.MimeType("audio/ogg") | filters.Document.MimeType("audio/mpeg") | \

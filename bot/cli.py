@@ -204,9 +204,7 @@ def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
     p(f"  owner:     {_ref(case.owner)}      escalation level: {case.escalation_level}")
     p(f"  ack due:   {_time(case.ack_due_at)}      resolve due: {_time(case.resolve_due_at)}")
     if case.confidence is not None:
-        live = [c for c in case.cues if not c.get("negated")]
-        rules = [c for c in live if c.get("note") != "model"]  # lexicon cues read as reasons; model n-grams less so
-        cues = ", ".join(dict.fromkeys(c.get("text", "") for c in (rules or live))) or "-"
+        cues = ", ".join(case.why_words()) or "-"
         p(f"  triage:    confidence {case.confidence:.2f}; cues: {cues}")
     if case.needs_review:
         p("  needs review (e.g. an untranscribed voice note)")

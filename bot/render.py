@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.textsplit import clip
-from i18n import label, t
+from i18n import event_text, label, t
 from workflows.views import CaseView, TimelineEntry
 
 LOCAL_OFFSET = timedelta(hours=8)
@@ -47,32 +47,8 @@ def understood(lang: str, category: str | None, urgency: str | None) -> dict[str
 
 
 def _cues(view: CaseView) -> str:
-    """The "why" line: what decided the urgency, then what decided the category (``decides`` on each cue, set
-    by triage), so the reason shown is the real one (a model-driven urgent names the model's words, not only a
-    category word). A cue heard by its sound in a transcript reads "洋剑≈羊圈". Older cases without
-    ``decides``: the lexicon's cues, the model's n-grams only when the lexicon found nothing."""
-    cues = [c for c in view.cues if isinstance(c, Mapping) and c.get("text")]
-    live = [c for c in cues if not c.get("negated")]
-    decisive = [c for c in cues if c.get("decides") in ("urgency", "category")]
-    if decisive:
-        chosen = [c for c in decisive if c["decides"] == "urgency"] + [c for c in decisive if c["decides"] == "category"]
-        chosen = [c for c in chosen if not str(c["text"]).startswith("learned model")] or chosen
-    else:
-        rules = [c for c in live if c.get("note") != "model"]
-        chosen = rules or live
-    words = [_cue_word(c) for c in chosen]
-    return "、".join(dict.fromkeys(words))[:80]
-
-
-def _cue_word(cue: Mapping[str, Any]) -> str:
-    note = str(cue.get("note") or "")
-    if cue.get("negated"):  # what cancelled it, in the report's own words: "着火（灭了）"
-        marker = note[len("negated by "):] if note.startswith("negated by ") else note.partition(": ")[2]
-        marker = marker.split(";")[0]
-        return f"{cue['text']}（{marker}）" if marker and not marker.isascii() else str(cue["text"])
-    if note.startswith("sounds like "):
-        return f"{cue['text']}≈{note[len('sounds like '):]}"
-    return str(cue["text"])
+    """The "why" line (:meth:`CaseView.why_words`: what decided the urgency, then the category)."""
+    return "、".join(view.why_words())[:80]
 
 
 def case_card(lang: str, view: CaseView, *, timeline: Sequence[TimelineEntry] = (), for_official: bool = True) -> str:
@@ -118,24 +94,9 @@ def payload_card(lang: str, p: Mapping[str, Any]) -> str:
 
 
 def timeline_line(lang: str, e: TimelineEntry) -> str:
-    data = e.data or {}
-    params: dict[str, Any] = {"note": clip(e.note or "", 120), "kind": e.kind}
-    if e.kind in ("assigned", "escalated", "reassigned", "reopened"):
-        params["owner"] = data.get("owner_name") or ""
-    if e.kind == "triaged":
-        params.update(understood(lang, data.get("category"), data.get("urgency")))
-    if e.kind == "triage_corrected":
-        params.update(understood(lang, data.get("new_category"), data.get("new_urgency")))
-    key = f"event.{e.kind}"
-    what = t(lang, key if _known(key) else "event.other", **params).rstrip("：: ")
+    what = event_text(lang, e.kind, e.data, clip(e.note or "", 120))
     who = e.actor_name or t(lang, "card.system")
     return f"{local_time(e.at)} {who}: {what}"
-
-
-def _known(key: str) -> bool:
-    from i18n import has
-
-    return has(key)
 
 
 def list_line(lang: str, view: CaseView, *, viewer_id: int | None = None) -> str:

@@ -116,3 +116,17 @@ def label(lang: str | None, group: str, value: str | None) -> str:
         return configured.get(normalize(lang)) or configured.get(DEFAULT_LANGUAGE) or next(iter(configured.values()))
     key = f"{group}.{value}"
     return t(lang, key) if has(key) else value
+
+
+def event_text(lang: str | None, kind: str, data: Mapping[str, object] | None, note: str | None = None) -> str:
+    """One timeline event in words (``event.<kind>`` filled from the event's data), the same in every adapter."""
+    data = data or {}
+    params: dict[str, object] = {"note": note or "", "kind": kind}
+    if kind in ("assigned", "escalated", "reassigned", "reopened"):
+        params["owner"] = data.get("owner_name") or ""
+    if kind in ("triaged", "triage_corrected"):
+        prefix = "new_" if kind == "triage_corrected" else ""
+        params["category"] = label(lang, "category", str(data.get(prefix + "category") or "other"))
+        params["urgency"] = label(lang, "urgency", str(data.get(prefix + "urgency") or "general"))
+    key = f"event.{kind}"
+    return t(lang, key if has(key) else "event.other", **params).rstrip("：: ")

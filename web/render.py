@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from i18n import LANGUAGE_NAMES, UI_LANGUAGES, label, t
+from i18n import LANGUAGE_NAMES, UI_LANGUAGES, event_text, label, t
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -39,7 +39,7 @@ def build_environment(timezone: str) -> Environment:
     tz = ZoneInfo(timezone)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(("html",)),
                       trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(t=t, label=label, LANGUAGES=UI_LANGUAGES, LANGUAGE_NAMES=LANGUAGE_NAMES)
+    env.globals.update(t=t, label=label, event_text=event_text, LANGUAGES=UI_LANGUAGES, LANGUAGE_NAMES=LANGUAGE_NAMES)
     env.filters["local"] = lambda v, fmt="%Y-%m-%d %H:%M": local(v, tz, fmt)
     env.filters["hours"] = hours
     env.filters["percent"] = percent

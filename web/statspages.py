@@ -38,7 +38,7 @@ async def stats_page(request: Request) -> Response:
     stats = await _stats(request)
     weeks, unit = _params(request)
     return page(request, "stats.html", stats=stats, weeks=weeks, unit=unit,
-                suffix=f"weeks={weeks}" + (f"&unit={unit}" if unit else ""))
+                suffix=f"weeks={weeks}" + (f"&unit={unit}" if unit else "") + f"&lang={request.state.lang}")
 
 
 async def stats_chart(request: Request) -> Response:

@@ -6,6 +6,7 @@ row is gone; a detached ORM object would lazy-load (or fail) at random. Views ar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,6 +77,35 @@ class CaseView:
     closed_at: datetime | None = None
     autoclose_at: datetime | None = None
     reminders_sent: int = 0
+
+    def why_words(self) -> list[str]:
+        """The triage "why" as words, each once: what decided the urgency, then what decided the category
+        (``decides`` on each cue, set by triage), so the reason shown is the real one (a model-driven urgent
+        names the model's words, not only a category word). A cue heard by its sound in a transcript reads
+        "洋剑≈羊圈"; a negated one shows what cancelled it, "着火（灭了）". Older cases without ``decides``: the
+        lexicon's cues, the model's n-grams only when the lexicon found nothing (fragments such as "一个"
+        explain little). The bot's card, the CLI and the console's case page all show this."""
+        cues = [c for c in self.cues if isinstance(c, Mapping) and c.get("text")]
+        live = [c for c in cues if not c.get("negated")]
+        decisive = [c for c in cues if c.get("decides") in ("urgency", "category")]
+        if decisive:
+            chosen = [c for c in decisive if c["decides"] == "urgency"] + [c for c in decisive if c["decides"] == "category"]
+            chosen = [c for c in chosen if not str(c["text"]).startswith("learned model")] or chosen
+        else:
+            rules = [c for c in live if c.get("note") != "model"]
+            chosen = rules or live
+        return list(dict.fromkeys(_cue_word(c) for c in chosen))
+
+
+def _cue_word(cue: Mapping[str, Any]) -> str:
+    note = str(cue.get("note") or "")
+    if cue.get("negated"):  # what cancelled it, in the report's own words: "着火（灭了）"
+        marker = note[len("negated by "):] if note.startswith("negated by ") else note.partition(": ")[2]
+        marker = marker.split(";")[0]
+        return f"{cue['text']}（{marker}）" if marker and not marker.isascii() else str(cue["text"])
+    if note.startswith("sounds like "):
+        return f"{cue['text']}≈{note[len('sounds like '):]}"
+    return str(cue["text"])
 
 
 @dataclass(frozen=True)
