@@ -2,7 +2,7 @@
 
 Visibility: a household (and a liaison worker) is visible to an official whose unit's subtree contains its
 unit; admins see all. The cases listed with a household are further limited by the case rules
-(:meth:`CaseService._jurisdiction_clause`).
+(the viewer's desk, :mod:`workflows.scopes`).
 """
 
 from __future__ import annotations

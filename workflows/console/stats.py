@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import distinct, func, or_, select
 
 from storage.models import Case, CaseEvent, CaseState, Person, Role
-from workflows import lifecycle
+from workflows import lifecycle, scopes
 from workflows.console.units import UnitInfo, UnitMap
 from workflows.errors import NotPermitted
 from workflows.policy import URGENCY_ORDER
@@ -129,7 +129,7 @@ class CaseStats:
             if viewer is None or not viewer.active:
                 raise NotPermitted("no such active person", params={"action": "stats"})
             units = UnitMap(s)
-            scope = [self.cases._jurisdiction_clause(s, viewer)]
+            scope = [scopes.desk(s, viewer, router)]
             if unit_id is not None:
                 scope.append(Case.unit_id.in_(units.subtree(unit_id)))
             rows = s.execute(

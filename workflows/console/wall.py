@@ -6,8 +6,9 @@ Why this shape (it must stay fast with 100k cases in the database):
   queries); names come from a :class:`~workflows.console.units.UnitMap` built once per request;
 - the counts per unit are one ``GROUP BY unit_id`` over the open cases of the viewer's jurisdiction, rolled
   up to villages and townships in Python (a county has hundreds of units, not thousands of cases);
-- visibility is the same jurisdiction rule as the bot's lists (``CaseService._jurisdiction_clause``), so the
-  wall never shows a card its viewer could not open.
+- visibility is the viewer's *desk* from :mod:`workflows.scopes` (mine ∪ watched ∪ area) — the same set as the
+  bot's ``/cases`` and the ledger — so the wall never shows a card its viewer could not open. Only the order
+  differs on purpose: a wall screen is read by place and urgency, not "mine first".
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
 from sqlalchemy import case as sql_case
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from storage.models import Case, CaseState, Person, Urgency
-from workflows import lifecycle
+from workflows import lifecycle, scopes
 from workflows.console.units import UnitInfo, UnitMap
 from workflows.errors import NotPermitted, ValidationError
 from workflows.policy import URGENCY_ORDER
@@ -120,11 +121,7 @@ class WallPage:
         return [WallGroup(cards[0].township, cards[0].village, tuple(cards)) for cards in order.values()]
 
 
-def overdue_clause(now: datetime) -> Any:
-    return or_(
-        and_(Case.state == CaseState.assigned, Case.ack_due_at <= now),
-        and_(Case.state.in_([CaseState.assigned, CaseState.accepted]), Case.resolve_due_at <= now),
-    )
+overdue_clause = scopes.is_overdue
 
 
 def ordering() -> tuple[Any, ...]:
@@ -142,7 +139,7 @@ class CaseWall:
 
     def scope(self, s: Session, viewer: Person, units: UnitMap, filt: WallFilter) -> list[Any]:
         """WHERE clauses for what ``viewer`` may see through ``filt`` (jurisdiction always applies)."""
-        clauses = [self.cases._jurisdiction_clause(s, viewer)]
+        clauses = [scopes.desk(s, viewer, self.cases.router)]
         if filt.unit_id is not None:
             if units.get(filt.unit_id) is None:
                 raise ValidationError(f"unknown unit {filt.unit_id}", code="unit_not_found")
