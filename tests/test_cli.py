@@ -253,3 +253,20 @@ def test_send_a_task_show_it_and_list_visits(home: Path, capsys) -> None:
     clock.advance(hours=3)
     code, out, _ = run(capsys, "tick", clock=clock)
     assert code == 0 and "1 task reminder" in out
+
+
+def test_web_link_and_api_keys(home: Path, capsys) -> None:
+    assert run(capsys, "import-org")[0] == 0
+    code, out, _ = run(capsys, "web-link", "P002")
+    assert code == 0 and out.startswith("http://127.0.0.1:8080/signin/") and "P002" in out
+    code, _, err = run(capsys, "web-link", "P1111")  # liaison workers report in Telegram; no console
+    assert code == 2 and "may not use the console" in err
+    code, out, _ = run(capsys, "api-key", "create", "hotline", "--unit", "C01")
+    key = out.splitlines()[1]
+    assert code == 0 and key.startswith("lh_") and len(key) > 30
+    code, out, _ = run(capsys, "api-key", "list")
+    assert "hotline" in out and key not in out  # only a prefix is ever shown again
+    assert run(capsys, "api-key", "create", "hotline", "--unit", "C01")[0] == 2  # names are unique
+    assert run(capsys, "api-key", "create", "other", "--unit", "NOPE")[0] == 2
+    code, out, _ = run(capsys, "api-key", "revoke", "hotline")
+    assert code == 0 and "revoked hotline" in out

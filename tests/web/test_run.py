@@ -60,6 +60,9 @@ def test_run_without_a_token_serves_the_console(tmp_path: Path) -> None:
             assert r.status_code == 303
             wall = browser.get("/wall")
             assert wall.status_code == 200 and f'data-case="{case_id}"' in wall.text
+            stats = browser.get("/stats/townships.csv")
+            assert stats.status_code == 200 and "\n合计,1,1," in stats.text.replace("\r\n", "\n")
+            assert browser.get("/stats/units.png").content.startswith(b"\x89PNG")
             for _ in range(50):  # the engine's scheduler took the lease
                 if browser.get("/healthz").json()["scheduler"]["ok"]:
                     break
