@@ -140,3 +140,26 @@ def _owner_code(h, case) -> str:
         from storage.models import Person
 
         return s.get(Person, case.owner.id).code
+
+
+async def test_oversized_and_malformed_forms_get_a_clear_4xx(console_harness):
+    import dataclasses
+
+    h = console_harness
+    h.console.web = dataclasses.replace(h.console.web, max_upload_bytes=10_000)
+    async with h.signed_in("P003") as browser:
+        token = h.csrf((await browser.get("/file")).text)
+        big = {"audio": ("call.ogg", b"OggS" + b"\x00" * 200_000, "audio/ogg")}
+        r = await browser.post("/file", data={"csrf": token, "worker": str(h.org["P1111"])}, files=big)
+        assert r.status_code == 413
+        r = await browser.post("/file", data={"csrf": token, "worker": "12; DROP TABLE cases", "text": "x"})
+        assert r.status_code == 400
+        r = await browser.post("/file", content=b"--broken\r\nnot multipart", headers={
+            "content-type": "multipart/form-data; boundary=broken"})
+        assert r.status_code in (400, 403)
+        small = {"audio": ("call.ogg", b"OggS" + b"\x00" * 500, "audio/ogg")}
+        r = await browser.post("/file", data={"csrf": token, "worker": str(h.org["P1111"])}, files=small)
+        assert r.status_code == 303  # a recording within the limit is filed, waiting for its transcript
+        case_id = int(r.headers["location"].split("/")[2].split("?")[0])
+    view = h.services.case_service.get_case(case_id, h.org["P1111"])
+    assert view.transcript_status == "pending" and view.has_audio and view.reporter.id == h.org["P1111"]
