@@ -12,11 +12,13 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
+from storage import models
 from storage.models import Household, Person, Role
 from workflows.console.units import UnitMap
 from workflows.errors import NotFound, NotPermitted
 
 MAX_RESULTS = 200
+LIVESTOCK = ("yaks", "sheep", "goats", "horses")
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,18 @@ class WorkerRef:
 
 
 @dataclass(frozen=True)
+class MemberView:
+    name: str
+    relation: str | None
+    birth_year: int | None
+    gender: str | None
+    note: str | None
+
+
+@dataclass(frozen=True)
 class HouseholdView:
+    """A household as the archive shows it: the facts of the org CSV (households.csv and members.csv)."""
+
     id: int
     code: str
     head_name: str
@@ -36,9 +49,14 @@ class HouseholdView:
     unit_path: str
     liaison_id: int | None
     liaison_name: str | None
-    members: Any
+    members: Any  # the declared household size
     note: str | None
-    extra: dict[str, Any]  # further facts the org CSV carries (members list, certificates, livestock, phone ...)
+    phone: str | None = None
+    cadre_name: str | None = None  # the responsible cadre; None: the grid leader above the household
+    certificates: tuple[str, ...] = ()  # codes (i18n ``certificate.<code>``): 低保, 五保, 残疾 ...
+    festival_marks: tuple[str, ...] = ()
+    livestock: tuple[tuple[str, int], ...] = ()  # (kind, count) for yaks, sheep, goats, horses
+    people: tuple[MemberView, ...] = ()
 
 
 def _visible_units(s: Any, viewer: Person, units: UnitMap) -> set[int] | None:
@@ -88,7 +106,11 @@ class Archive:
                 q = q.where(Household.liaison_id == liaison_id)
             if query:
                 like = f"%{query.strip()[:50]}%"
-                q = q.where(or_(Household.head_name.like(like), Household.code.like(like)))
+                match = [Household.head_name.like(like), Household.code.like(like)]
+                member = getattr(models, "HouseholdMember", None)  # members.csv (the archive's people)
+                if member is not None:
+                    match.append(Household.id.in_(select(member.household_id).where(member.name.like(like))))
+                q = q.where(or_(*match))
             rows = s.scalars(q.order_by(Household.unit_id, Household.code).limit(max(1, min(limit, 1000)))).all()
             return [self._view(s, h, units, lang) for h in rows]
 
@@ -108,8 +130,14 @@ class Archive:
     @staticmethod
     def _view(s: Any, h: Household, units: UnitMap, lang: str) -> HouseholdView:
         liaison = s.get(Person, h.liaison_id) if h.liaison_id is not None else None
-        known = {"id", "code", "head_name", "unit_id", "liaison_id", "members", "note"}
-        extra = {c.key: getattr(h, c.key) for c in Household.__mapper__.column_attrs
-                 if c.key not in known and getattr(h, c.key) not in (None, "", [], {})}
-        return HouseholdView(h.id, h.code, h.head_name, h.unit_id, units.path(h.unit_id, lang), h.liaison_id,
-                             liaison.name if liaison is not None else None, h.members, h.note, extra)
+        cadre_id = getattr(h, "cadre_id", None)
+        cadre = s.get(Person, cadre_id) if cadre_id is not None else None
+        livestock = tuple((kind, int(n)) for kind in LIVESTOCK if (n := getattr(h, kind, None)))
+        people = tuple(MemberView(m.name, m.relation, m.birth_year, m.gender, m.note)
+                       for m in getattr(h, "member_rows", None) or ())
+        return HouseholdView(
+            h.id, h.code, h.head_name, h.unit_id, units.path(h.unit_id, lang), h.liaison_id,
+            liaison.name if liaison is not None else None, h.members, h.note, phone=getattr(h, "phone", None),
+            cadre_name=cadre.name if cadre is not None else None,
+            certificates=tuple(getattr(h, "certificates", None) or ()),
+            festival_marks=tuple(getattr(h, "festival_marks", None) or ()), livestock=livestock, people=people)
