@@ -52,11 +52,10 @@ class _Bot:
     """The Telegram application, started and stopped the way ``run_polling``/``run_webhook`` would."""
 
     def __init__(self, config: Config, services: Any, transcribers: Any) -> None:
-        from bot.app import build_application, make_persistence, state_file
+        from bot.app import build_application
 
         self.config = config
-        self.app = build_application(config, services, clock=services.clock, transcribers=transcribers,
-                                     persistence=make_persistence(state_file(config)))
+        self.app = build_application(config, services, clock=services.clock, transcribers=transcribers)
 
     @property
     def kick(self) -> Any:
