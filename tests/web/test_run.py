@@ -72,3 +72,40 @@ def test_run_without_a_token_serves_the_console(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     assert code == 0, proc.stderr.read()[-2000:]  # type: ignore[union-attr]
+
+
+async def test_serve_with_a_token_runs_the_bot_and_the_console_in_one_loop(fake_telegram, database,
+                                                                          sample_org) -> None:
+    """With a token, ``runtime.serve`` starts the bot (polling the fake Bot API) and the console together; an
+    official's /web link opens the console served by the same process; stopping ends both."""
+    import asyncio
+    import io
+
+    from runtime.config import BotConfig, Config, DatabaseConfig, WebConfig
+    from runtime.serve import serve
+    from runtime.wiring import build_services
+
+    port = free_port()
+    config = Config(bot=BotConfig(token=fake_telegram.token, base_url=fake_telegram.base_url,
+                                  base_file_url=fake_telegram.base_file_url),
+                    database=DatabaseConfig(url=database.url), web=WebConfig(port=port))
+    services = build_services(config, db=database)
+    out, stop = io.StringIO(), asyncio.Event()
+    task = asyncio.get_running_loop().create_task(serve(config, services, {}, stop=stop, out=out))
+    try:
+        await fake_telegram.wait_for(lambda: "Lianhu console:" in out.getvalue() or task.done(), timeout=30)
+        assert "Telegram is off" not in out.getvalue() and "/web in the bot" in out.getvalue()
+        official = fake_telegram.add_user(7001, "王建国")
+        code = services.people_service.create_invite("P110")
+        await official.send_command("start", code)
+        await official.wait_for_message(lambda m: "登记成功" in m.content, timeout=10)
+        await official.send_command("web")
+        msg = await official.wait_for_message(lambda m: "/signin/" in m.content, timeout=10)
+        link = next(w for w in msg.content.split() if "/signin/" in w)
+        async with httpx.AsyncClient(timeout=20) as browser:
+            assert (await browser.get(f"http://127.0.0.1:{port}/healthz")).json()["telegram"] == "on"
+            r = await browser.post(link)
+            assert r.status_code == 303 and r.headers["location"] == "/wall"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
