@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.ledger import DEFAULT_TIMEZONE, case_ids_in_unit, present, write_ledger, zone
 from runtime.config import Config, ConfigError, load_config
+from runtime.ledger import DEFAULT_TIMEZONE, case_ids_in_unit, present, write_ledger, zone
 from runtime.wiring import Services, build_services, open_database
 from storage.db import Database
 from storage.models import Person, Role

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.ledger import COLUMNS
+from runtime.ledger import COLUMNS
 from workflows.ports import FakeClock
 
 SECRETS = ("LIANHU_BOT_TOKEN", "LIANHU_DATABASE_URL", "LIANHU_DB_PASSWORD", "LIANHU_CONFIG")

@@ -72,6 +72,7 @@ ROUTES = [
     Route("/cases/{case_id:int}/{action:str}", pages.case_action, methods=["POST"]),
     Route("/file", pages.file_form, methods=["GET"]),
     Route("/file", pages.file_submit, methods=["POST"]),
+    Route("/ledger.csv", pages.ledger_csv),
     Route("/households", pages.households),
     Route("/households/{household_id:int}", pages.household),
     Route("/stats", statspages.stats_page),

@@ -273,3 +273,26 @@ async def household(request: Request) -> Response:
     cases = await run_in_threadpool(console.wall.page, session.person.id, WallFilter(household_id=hh.id, state="all"),
                                     limit=100)
     return page(request, "household.html", household=hh, cases=cases)
+
+
+# ---------------------------------------------------------------------------------------------- ledger
+
+
+async def ledger_csv(request: Request) -> Response:
+    """The 台账 for the wall's filters (every state unless ``state`` is given), as the bot's /ledger and
+    ``lianhu ledger`` write it: fixed columns, local times, UTF-8 with a BOM for Excel/WPS."""
+    from runtime.ledger import csv_bytes, present
+
+    session = require_session(request)
+    console = console_of(request)
+    filt = wall_filter(request)
+    me = session.person.id
+
+    def rows() -> bytes:
+        ids = console.wall.ids(me, filt)
+        return csv_bytes(present([r for r in console.cases.ledger(me) if r["case_id"] in ids], console.tz))
+
+    body = await run_in_threadpool(rows)
+    stamp = console.services.clock.now().strftime("%Y-%m-%d")
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="ledger-{stamp}.csv"'})

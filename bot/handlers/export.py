@@ -19,8 +19,8 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.handlers.common import OFFICIAL_ROLES, call, ctx_of, lang_for, reply, require_person
-from bot.ledger import DEFAULT_TIMEZONE, csv_bytes, open_only, present, unit_code, zone
 from i18n import t
+from runtime.ledger import DEFAULT_TIMEZONE, csv_bytes, open_only, present, unit_code, zone
 
 #: ``/ledger open`` (or the Chinese words officials actually type) → only cases still being worked on.
 OPEN_WORDS = frozenset({"open", "未办结", "未结", "待办"})

@@ -18,9 +18,9 @@ from telegram.ext import Application
 
 import bot.app as bot_app
 from bot.app import build_application
-from bot.ledger import COLUMNS, DEFAULT_TIMEZONE, zone
 from i18n import t
 from runtime.config import config_from_dict
+from runtime.ledger import COLUMNS, DEFAULT_TIMEZONE, zone
 from runtime.wiring import build_services
 from storage.db import Database
 from tests.bot.conftest import Harness, ScriptedTranscriber, make_config, start_app, stop_app

@@ -163,3 +163,27 @@ async def test_oversized_and_malformed_forms_get_a_clear_4xx(console_harness):
         case_id = int(r.headers["location"].split("/")[2].split("?")[0])
     view = h.services.case_service.get_case(case_id, h.org["P1111"])
     assert view.transcript_status == "pending" and view.has_audio and view.reporter.id == h.org["P1111"]
+
+
+async def test_the_ledger_for_a_filter_in_chinese(console_harness):
+    import csv
+    import io
+
+    from runtime.ledger import COLUMNS
+
+    h = console_harness
+    fire = file(h, "P1111", "二社的羊圈着火了 快来人")
+    lamp = file(h, "P1112", "路灯坏了")
+    async with h.signed_in("P110") as browser:
+        wall = await browser.get("/wall?urgency=urgent")
+        assert 'href="/ledger.csv?urgency=urgent"' in wall.text
+        r = await browser.get("/ledger.csv?urgency=urgent")
+        assert r.status_code == 200 and r.content.startswith("\ufeff".encode())
+        rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+        assert rows[0] == list(COLUMNS) and [int(x[0]) for x in rows[1:]] == [fire.id]
+        r = await browser.get("/ledger.csv")
+        assert {int(x[0]) for x in list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))[1:]} == {
+            fire.id, lamp.id}
+    async with h.signed_in("P200") as browser:  # another township: an empty ledger with its header
+        r = await browser.get("/ledger.csv")
+        assert r.content.decode("utf-8-sig").strip() == ",".join(COLUMNS)

@@ -188,6 +188,22 @@ class CaseWall:
             counts, totals = self._counts(s, units, everywhere, now)
             return WallPage(tuple(cards), tuple(settled), total, limit, offset, counts, totals, now)
 
+    def ids(self, viewer_id: int, filt: WallFilter | None = None) -> set[int]:
+        """Ids of the cases ``filt`` selects in the viewer's view, in every state unless ``filt.state`` says
+        otherwise (the ledger's rows for a wall filter)."""
+        filt = (filt or WallFilter()).validate(self.cases.categories)
+        now = self.clock.now()
+        with self.db.session() as s:
+            viewer = self._viewer(s, viewer_id)
+            where = self.scope(s, viewer, UnitMap(s), filt)
+            state = filt.state or "all"
+            if state != "all":
+                where.append(Case.state.in_(OPEN if state == "open" else SETTLED if state == "settled"
+                                            else [CaseState(state)]))
+            if filt.overdue:
+                where.append(overdue_clause(now))
+            return set(s.scalars(select(Case.id).where(*where)))
+
     # -------------------------------------------------------------------------------------------- helpers
 
     def _viewer(self, s: Session, viewer_id: int) -> Person:
