@@ -19,16 +19,26 @@ from bot.handlers.common import OFFICIAL_ROLES, call, ctx_of, lang_for, reply, r
 from i18n import t
 from workflows.console.signin import SignInService
 from workflows.console.stats import CaseStats
+from workflows.views import PersonView
 
 
-async def web_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _official(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[PersonView, str] | None:
+    """The registered official who sent the command and their language; others are answered and get None."""
     person = await require_person(update, context)
     if person is None:
-        return
+        return None
     lang = lang_for(person)
     if person.role not in OFFICIAL_ROLES:
         await reply(update, t(lang, "web.bot.officials_only"))
+        return None
+    return person, lang
+
+
+async def web_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    who = await _official(update, context)
+    if who is None:
         return
+    person, lang = who
     bc = ctx_of(context)
     web = bc.config.web
     service = SignInService(bc.db, bc.clock, link_ttl=timedelta(seconds=web.link_ttl))
@@ -40,13 +50,10 @@ async def web_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    person = await require_person(update, context)
-    if person is None:
+    who = await _official(update, context)
+    if who is None:
         return
-    lang = lang_for(person)
-    if person.role not in OFFICIAL_ROLES:
-        await reply(update, t(lang, "web.bot.officials_only"))
-        return
+    person, lang = who
     from web import charts  # matplotlib: loaded the first time someone asks for a chart
 
     bc = ctx_of(context)
