@@ -30,6 +30,7 @@ from workflows import permissions, transcription_jobs
 from workflows.cases.plumbing import text_source
 from workflows.cases.queries import CaseQueries
 from workflows.errors import ConcurrentUpdate, NotFound, NotPermitted, ValidationError
+from workflows.household_names import named_household
 from workflows.notifications import Kind, notify
 from workflows.policy import URGENCY_ORDER
 from workflows.routing import active_admins, in_subtree
@@ -99,6 +100,8 @@ class CaseReporting(CaseQueries):
                     raise NotPermitted(f"{reporter.name} is not active", params={"action": "report"})
                 if household_id is not None and s.get(Household, household_id) is None:
                     raise NotFound(f"no household {household_id}", code="household_not_found")
+                if household_id is None:  # "仁青家的牦牛病了": the worker named one of their households
+                    household_id = named_household(s, reporter, text)
                 filer = None
                 if filed_by is not None:
                     filer = self._person(s, filed_by)
