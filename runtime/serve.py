@@ -29,12 +29,18 @@ class Engine:
     """Scheduler and transcription without Telegram: due work runs, notifications stay queued."""
 
     def __init__(self, config: Config, services: Any, transcribers: Any) -> None:
+        from datetime import timedelta
+
         from runtime.voice import TranscriptionPool, VoicePipeline
         from workflows.scheduler import CaseScheduler
+        from workflows.transcription_jobs import TranscriptionJobs
 
-        workers = int((config.transcription or {}).get("workers", 1))
-        self.pool = TranscriptionPool(transcribers, workers=workers)
-        self.pipeline = VoicePipeline(services.case_service, self.pool, kick=lambda: None)
+        cfg = dict(config.transcription or {})
+        self.pool = TranscriptionPool(transcribers, workers=int(cfg.get("workers", 1)))
+        jobs = TranscriptionJobs(services.db, services.clock,
+                                 lease=timedelta(seconds=float(cfg.get("job_lease_seconds", 600))))
+        self.pipeline = VoicePipeline(services.case_service, self.pool, kick=lambda: None, jobs=jobs,
+                                      poll_seconds=float(cfg.get("poll_seconds", 2.0)))
         self.scheduler = CaseScheduler(services.db, services.clock, services.due_work(), None,
                                        tick_seconds=config.scheduler.tick_seconds,
                                        lease_seconds=config.scheduler.lease_seconds)

@@ -31,8 +31,9 @@ class Console:
     lease_seconds: float = 120.0
     #: Called after every action: the process's outbox loop delivers the notifications it queued now.
     kick: Callable[[], None] = _nothing
-    #: ``(case_id, audio, language)``: queue a recording filed from the form (runtime.voice.VoicePipeline.submit).
-    submit_voice: Callable[[int, bytes, str], Any] | None = None
+    #: ``async (case_id)``: take the transcription job of a recording filed from the form in this process now
+    #: (runtime.voice.VoicePipeline.submit); any process's pipeline would claim it from the job table anyway.
+    submit_voice: Callable[[int], Any] | None = None
     telegram_on: bool = False
 
     def __post_init__(self) -> None:

@@ -247,7 +247,7 @@ async def file_submit(request: Request) -> Response:
 
     case = await run_in_threadpool(file)
     if audio is not None and console.submit_voice is not None:
-        console.submit_voice(case.id, audio.content, case.language)
+        await console.submit_voice(case.id)  # its transcription job was queued with it; take it here now
     console.kick()
     return see_other(f"/cases/{case.id}?done=filed")
 
