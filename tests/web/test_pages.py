@@ -187,3 +187,36 @@ async def test_the_ledger_for_a_filter_in_chinese(console_harness):
     async with h.signed_in("P200") as browser:  # another township: an empty ledger with its header
         r = await browser.get("/ledger.csv")
         assert r.content.decode("utf-8-sig").strip() == ",".join(COLUMNS)
+
+
+async def test_an_uploaded_recording_is_transcribed_and_routed(console_harness):
+    """A centre operator uploads a phone-call recording: it is stored, its transcription job is taken by the
+    process's pipeline at once, the transcript is triaged and the case routed like a Telegram voice note."""
+    import asyncio
+
+    from runtime.voice import TranscriptionPool, VoicePipeline
+    from tests.bot.conftest import ScriptedTranscriber, fake_ogg
+
+    h = console_harness
+    audio = fake_ogg("call-1")
+    transcriber = ScriptedTranscriber(texts={audio: "山上着火了 快来人"})
+    pipeline = VoicePipeline(h.services.case_service, TranscriptionPool({"zh": transcriber, "bo": transcriber}),
+                             kick=lambda: None, poll_seconds=0.2)
+    await pipeline.resume_pending()
+    h.console.submit_voice = pipeline.submit
+    try:
+        async with h.signed_in("P003") as browser:
+            token = h.csrf((await browser.get("/file")).text)
+            r = await browser.post("/file", data={"csrf": token, "worker": str(h.org["P1111"])},
+                                   files={"audio": ("call.ogg", audio, "audio/ogg")})
+            assert r.status_code == 303
+            case_id = int(r.headers["location"].split("/")[2].split("?")[0])
+        for _ in range(100):
+            view = h.services.case_service.get_case(case_id, h.org["P1111"])
+            if view.transcript_status != "pending" and view.state != "reported":
+                break
+            await asyncio.sleep(0.1)
+        assert view.transcript_status == "done" and view.text == "山上着火了 快来人"
+        assert view.urgency == "urgent" and view.state == "assigned" and view.owner is not None
+    finally:
+        await pipeline.shutdown()
