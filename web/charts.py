@@ -46,6 +46,12 @@ def _setup() -> Any:
     return Figure
 
 
+def _locator() -> Any:
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator
+
+
 def font_families() -> list[str]:
     """The fonts charts will use (for `lianhu check` and the tests)."""
     _setup()
@@ -64,6 +70,7 @@ def units_chart(stats: Any, lang: str, *, title: str | None = None) -> bytes:
     """Open and overdue cases now per township (or village when there is one township), with on-time rates."""
     with _LOCK:
         Figure = _setup()
+        MaxNLocator = _locator()
         rows = stats.townships if len(stats.townships) > 1 else (stats.villages or stats.townships)
         rows = rows[:15]
         fig = Figure(figsize=(8, max(2.6, 0.5 * len(rows) + 1.4)))
@@ -82,6 +89,7 @@ def units_chart(stats: Any, lang: str, *, title: str | None = None) -> bytes:
             if rate is not None:
                 ax.annotate(f"{t(lang, 'web.stats.on_time_rate')} {rate * 100:.0f}%", (max(r.opened, r.open_now), i),
                             xytext=(6, 0), textcoords="offset points", va="center", fontsize=8, color="#37474f")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # cases are whole numbers
         ax.set_title(title or t(lang, "web.stats.chart_units"))
         ax.legend(loc="lower right", fontsize=8)
         ax.spines[["top", "right"]].set_visible(False)
@@ -94,6 +102,7 @@ def weeks_chart(stats: Any, lang: str, by: str = "urgency") -> bytes:
     """Cases reported per week, stacked by urgency (or by the six largest categories)."""
     with _LOCK:
         Figure = _setup()
+        MaxNLocator = _locator()
         fig = Figure(figsize=(8, 3.4))
         ax = fig.subplots()
         labels = [w.strftime("%m-%d") for w in stats.weeks]
@@ -112,6 +121,7 @@ def weeks_chart(stats: Any, lang: str, by: str = "urgency") -> bytes:
             ax.bar(x, counts, bottom=bottom, label=name, color=colour)
             bottom = [b + c for b, c in zip(bottom, counts, strict=False)]
         ax.set_xticks(x, labels, rotation=45, fontsize=8)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(t(lang, "web.stats.chart_weeks_" + ("urgency" if by == "urgency" else "category")))
         if series:
             ax.legend(fontsize=8, ncols=min(4, len(series)))
