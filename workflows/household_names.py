@@ -36,6 +36,6 @@ def named_household(session: Session, reporter: Person, text: str | None) -> int
     for hid, ns in names.items():
         for n in ns:
             owners.setdefault(n, set()).add(hid)
-    hits = {hid for n, hids in owners.items() if len(n) >= MIN_NAME and n in text and len(hids) == 1
-            for hid in hids}
+    # every household any name in the text could mean; a name shared by two households makes both candidates
+    hits = {hid for n, hids in owners.items() if len(n) >= MIN_NAME and n in text for hid in hids}
     return next(iter(hits)) if len(hits) == 1 else None

@@ -220,3 +220,17 @@ async def test_an_uploaded_recording_is_transcribed_and_routed(console_harness):
         assert view.urgency == "urgent" and view.state == "assigned" and view.owner is not None
     finally:
         await pipeline.shutdown()
+
+
+async def test_the_household_page_shows_the_archive(console_harness):
+    h = console_harness
+    hh = h.org["H111102"]  # 加措's household: 低保, members in members.csv, livestock
+    case = h.services.case_service.file_report(h.org["P1111"], text="加措家的牦牛病了，站不起来")
+    assert case.household_id == hh  # the worker named the household
+    async with h.signed_in("P110") as browser:
+        page = (await browser.get(f"/households/{hh}")).text
+        assert "加措" in page and "低保" in page and "牦牛" in page and f'data-case="{case.id}"' in page
+        people = page.split("<tbody>")[1]
+        assert people.count("<tr>") >= 2  # the household's members, one row each
+        found = (await browser.get("/households?q=加措")).text
+        assert f'href="/households/{hh}"' in found

@@ -1,8 +1,8 @@
 """Web console: one-time sign-in links, browser sessions, Open311 API keys (and the ``integration`` role,
 which needs no schema change: roles are stored as plain strings); two indexes on cases for the case wall.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 
 Written by hand from the models; runs on SQLite (batch mode) and PostgreSQL.
 """
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0004'
-down_revision: str | Sequence[str] | None = '0003'
+revision: str = '0006'
+down_revision: str | Sequence[str] | None = '0005'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
