@@ -36,7 +36,18 @@ from telegram.ext import (
 
 from bot.dedupe import UpdateDeduplicator
 from bot.delivery import TelegramDelivery
-from bot.handlers import buttons, console, export, language, officials, registration, reporting, tasks, visits, worker
+from bot.handlers import (
+    buttons,
+    console,
+    export,
+    language,
+    officials,
+    registration,
+    reporting,
+    tasks,
+    visits,
+    worker,
+)
 from bot.handlers.common import BotContext, Limits, lang_for, person_of
 from i18n import DEFAULT_LANGUAGE, UI_LANGUAGES, set_configured_labels, t
 from runtime.voice import TranscriptionPool, VoicePipeline

@@ -268,7 +268,7 @@ def test_categories_added_in_triage_can_be_routed_and_labelled() -> None:
 
 
 def test_tasks_and_visits_sections_are_checked_by_key() -> None:
-    from bot.config import ConfigError, config_from_dict
+    from runtime.config import ConfigError, config_from_dict
 
     config = config_from_dict({"tasks": {"reminders": 1}, "visits": {"due": {"death": "12h"}}}, env={})
     assert config.tasks == {"reminders": 1} and config.visits == {"due": {"death": "12h"}}
