@@ -2,7 +2,7 @@
 time, CSV with a BOM — or XLSX when openpyxl is installed (the ledger's dependency).
 
 Why here and not in the domain: the domain says what a row *is* (``TaskService.export_rows``, keys of
-``EXPORT_COLUMNS``); turning it into bytes is presentation, like ``bot/ledger.py`` for the case ledger.
+``EXPORT_COLUMNS``); turning it into bytes is presentation, like ``runtime/ledger.py`` for the case ledger.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Shared set-up for the task, visit and household tests: the sample county plus a third village in 扎西乡
 (``tests/data/org-third-village``, imported on top, as a county would add one), and the services wired like
-``bot.wiring`` does (visits listen to the case service's life events)."""
+``runtime.wiring`` does (visits listen to the case service's life events)."""
 
 from __future__ import annotations
 
