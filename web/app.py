@@ -19,7 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from i18n import t
-from web import open311, ops, pages, statspages
+from web import open311, ops, pages, statspages, taskpages
 from web.auth import HTTPProblem, SessionMiddleware
 from web.console import Console
 from web.render import STATIC, context
@@ -75,6 +75,11 @@ ROUTES = [
     Route("/ledger.csv", pages.ledger_csv),
     Route("/households", pages.households),
     Route("/households/{household_id:int}", pages.household),
+    Route("/tasks", taskpages.tasks_page, methods=["GET"]),
+    Route("/tasks", taskpages.task_submit, methods=["POST"]),
+    Route("/tasks/{task_id:int}", taskpages.task_page),
+    Route("/tasks/{task_id:int}.{fmt:str}", taskpages.task_export),
+    Route("/tasks/{task_id:int}/{action:str}", taskpages.task_action, methods=["POST"]),
     Route("/stats", statspages.stats_page),
     Route("/stats/{name:str}.png", statspages.stats_chart),
     Route("/stats/{name:str}.csv", statspages.stats_csv),

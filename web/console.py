@@ -40,6 +40,8 @@ class Console:
         s = self.services
         self.cases = s.case_service
         self.people = s.people_service
+        self.visits = s.visit_service  # the household archive lists them beside its cases
+        self.tasks = s.task_service  # tasks sent from the console (web/taskpages.py)
         self.signin = SignInService(s.db, s.clock, link_ttl=timedelta(seconds=self.web.link_ttl),
                                     session_idle=timedelta(seconds=self.web.session_idle),
                                     session_max=timedelta(seconds=self.web.session_max))

@@ -272,7 +272,8 @@ async def household(request: Request) -> Response:
                                  request.state.lang)
     cases = await run_in_threadpool(console.wall.page, session.person.id, WallFilter(household_id=hh.id, state="all"),
                                     limit=100)
-    return page(request, "household.html", household=hh, cases=cases)
+    visits = await run_in_threadpool(console.visits.of_household, hh.id, session.person.id)
+    return page(request, "household.html", household=hh, cases=cases, visits=visits)
 
 
 # ---------------------------------------------------------------------------------------------- ledger

@@ -31,8 +31,8 @@ from bot.handlers.common import (
     safe_edit,
 )
 from bot.handlers.reporting import PROMPT_ANSWERERS
-from bot.tasks_export import task_export_file
 from i18n import t
+from runtime.tasks_export import task_export_file
 from workflows.cases import AudioIn
 from workflows.conversation import Prompt
 from workflows.errors import DomainError, InvalidTransition, ValidationError
@@ -49,6 +49,8 @@ EXPORT_WORDS = {"csv": "csv", "xlsx": "xlsx", "excel": "xlsx", "导出": "xlsx",
 def task_error_text(lang: str, exc: DomainError) -> str:
     """The domain's task errors in words (cases have :func:`bot.handlers.common.error_text`)."""
     code, p = exc.code, exc.params
+    if code in ("task_closed", "invalid_transition") and p.get("state") == "sent":
+        return t(lang, "err.task_already_sent")  # a second tap on "send", or editing a task already out
     if code == "task_closed" or (isinstance(exc, InvalidTransition) and p.get("state") in ("closed", "cancelled")):
         return t(lang, "err.task_closed", state=tr.task_state(lang, str(p.get("state") or "closed")))
     if code in ("not_a_recipient", "household_not_in_task", "target_not_in_jurisdiction", "deadline_past",

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from storage.models import Case, TaskAnswer, TaskEvent
+from storage.models import Case, Task, TaskAnswer, TaskEvent
 from tests.workflows.downward import build
 from workflows.cases import AudioIn
 from workflows.errors import ConcurrentUpdate, InvalidTransition, NotFound, NotPermitted, ValidationError
@@ -98,6 +98,8 @@ def test_bad_tasks_are_refused_and_nothing_is_sent(down, kwargs, error, code) ->
         snowstorm(down, **kwargs)
     assert exc.value.code == code
     assert down.task_notes("task_assigned") == []
+    with down.db.session() as s:  # refused before anything was written: not even a cancelled draft
+        assert s.scalars(select(Task)).all() == []
 
 
 def test_a_task_with_no_text_and_a_deadline_in_the_past_are_refused(down) -> None:
@@ -105,6 +107,8 @@ def test_a_task_with_no_text_and_a_deadline_in_the_past_are_refused(down) -> Non
     with pytest.raises(ValidationError) as exc:
         down.tasks.create_and_send(down.id("P100"), text="   ", due_at=due)
     assert exc.value.code == "empty_task"
+    with down.db.session() as s:
+        assert s.scalars(select(Task)).all() == []
     draft = down.tasks.create_draft(down.id("P100"), text="检查")
     with pytest.raises(ValidationError) as exc:
         down.tasks.update_draft(draft.id, down.id("P100"), due_at=down.clock.now() - timedelta(minutes=1))

@@ -193,7 +193,10 @@ class TaskIssuing(TaskCore):
     def create_and_send(self, issuer_id: int, *, due_at: datetime, text: str | None = None,
                         template: str | None = None, targets: list[int] | None = None,
                         audio: TaskAudio | None = None, language: str | None = None) -> TaskView:
-        """Draft and send in one go (the console, the CLI and tests); each step checks what it checks alone."""
+        """Draft and send in one go (the console, the CLI and tests). What can be checked before anything is
+        written is checked first — no text, a deadline in the past, a unit outside the issuer's area — so a bad
+        request leaves no row behind; anything found later (nobody to send to) cancels the draft it made."""
+        self.check_request(issuer_id, due_at=due_at, text=text, template=template, targets=targets, audio=audio)
         draft = self.create_draft(issuer_id, text=text, template=template, audio=audio, language=language)
         try:
             self.update_draft(draft.id, issuer_id, targets=targets, due_at=due_at)
@@ -201,6 +204,21 @@ class TaskIssuing(TaskCore):
         except Exception:
             self.cancel(draft.id, issuer_id, reason="not sent")
             raise
+
+    def check_request(self, issuer_id: int, *, due_at: datetime | None, text: str | None = None,
+                      template: str | None = None, targets: list[int] | None = None,
+                      audio: TaskAudio | None = None) -> None:
+        """Raise what sending this task would raise for its inputs alone (nothing is written)."""
+        if template is not None and self.settings.template(template) is None:
+            raise ValidationError(f"no task template {template!r}", code="unknown_template",
+                                  params={"template": template})
+        if not (self._clean(text) or template or (audio is not None and (audio.content or audio.telegram_file_id))):
+            raise ValidationError("a task needs a text or a voice note", code="empty_task")
+        if due_at is None:
+            raise ValidationError("a task needs a deadline", code="deadline_required")
+        self._check_due(due_at, self.clock.now())
+        with self.db.session() as s:
+            self._check_targets(s, self._person(s, issuer_id), list(targets or []))
 
     def close(self, task_id: int, actor_id: int) -> TaskView:
         """End a sent task: later answers are refused (the issuer has what they need)."""
