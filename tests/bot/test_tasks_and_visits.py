@@ -298,3 +298,33 @@ async def test_a_visit_is_recorded_with_a_voice_note(bot_harness) -> None:
         visit = s.scalars(select(Visit)).one()
         assert visit.state == "done" and visit.note == "去家里看过了，帮着办了后事"
     assert attachments(h, visit.id) == [("voice", clip)]
+
+
+async def test_a_spoken_task_reaches_the_workers_as_the_voice_note_then_their_sheet(bot_harness) -> None:
+    from tests.bot.conftest import fake_ogg
+
+    h = bot_harness
+    leader = await h.register("P110")  # a grid leader: his village's two grids
+    worker = await h.register("P1121")
+    await leader.send_command("task")
+    menu = await leader.wait_for_message(lambda m: "发什么任务" in m.content)
+    await leader.press_button(menu, "自己写")
+    await leader.wait_for_edit(menu, lambda m: "任务内容" in m.content)
+    clip = fake_ogg("spoken-task")
+    await leader.send_voice(clip, duration=7)
+    picker = await leader.wait_for_message(lambda m: "发给谁" in m.content)
+    await leader.press_button(picker, "第二网格")
+    picker = await leader.wait_for_edit(picker, lambda m: any("☑️" in label for label, _ in m.buttons))
+    await leader.press_button(picker, "确定")
+    due = await leader.wait_for_edit(picker, lambda m: "什么时候之前完成" in m.content)
+    await leader.press_button(due, "3天内")
+    preview = await leader.wait_for_edit(due, lambda m: "任务预览" in m.content)
+    await leader.press_button(preview, "发送")
+    sent = await leader.wait_for_edit(preview, lambda m: "已发送任务" in m.content)
+    assert "2 名联户员" in sent.content  # only the ticked grid's two workers
+    await h.flush()
+    voice = await worker.wait_for_message(lambda m: m.voice is not None)
+    assert voice.voice == clip  # the issuer's own voice, as recorded
+    sheet = await worker.wait_for_message(lambda m: "任务 #" in m.content and m.buttons)
+    assert worker.messages.index(voice) < worker.messages.index(sheet)
+    assert "🎙" in sheet.content
