@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from workflows.tasks import EXPORT_COLUMNS
+from workflows.visits import KIND_WORDS, LEDGER_COLUMNS, STATE_WORDS
 
 LOCAL = timedelta(hours=8)
 
@@ -35,9 +36,17 @@ def table(columns: Sequence[tuple[str, str]], rows: Iterable[Mapping[str, Any]])
     return out
 
 
+#: A cell starting with one of these is a formula to Excel/WPS; words typed by people never are (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _defused(value: Any) -> Any:
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
 def csv_bytes(grid: list[list[Any]]) -> bytes:
     buf = io.StringIO(newline="")
-    csv.writer(buf, lineterminator="\r\n").writerows(grid)
+    csv.writer(buf, lineterminator="\r\n").writerows([[_defused(v) for v in row] for row in grid])
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -53,6 +62,10 @@ def xlsx_bytes(sheets: Sequence[tuple[str, list[list[Any]]]]) -> bytes | None:
         ws = wb.create_sheet(title[:31])
         for row in grid:
             ws.append(row)
+        for cells in ws.iter_rows(min_row=2):
+            for cell in cells:
+                if cell.data_type == "f":  # a note typed as "=..." stays the words it is
+                    cell.data_type = "s"
         ws.freeze_panes = "A2"
     buf = io.BytesIO()
     wb.save(buf)
@@ -68,3 +81,21 @@ def task_export_file(task_id: int, rows: list[dict[str, Any]], fmt: str, now: da
         if data is not None:
             return data, f"task-{task_id}-{stamp}.xlsx"
     return csv_bytes(grid), f"task-{task_id}-{stamp}.csv"
+
+
+#: The ledger workbook's second sheet (the cases are the first, ``runtime/ledger.py``).
+VISITS_SHEET = "走访台账"
+
+
+def visits_grid(rows: Iterable[Mapping[str, Any]]) -> list[list[Any]]:
+    """The visits sheet of the ledger (``VisitService.ledger_rows``): Chinese headers, the kind and state in
+    words (辍学, 老人去世 ...; 待走访/已走访), Beijing time, 按时 as 是/否 (empty while a visit is still in time)."""
+    words = (
+        {
+            **row,
+            "kind": KIND_WORDS.get(row.get("kind"), row.get("kind")),
+            "state": STATE_WORDS.get(row.get("state"), row.get("state")),
+        }
+        for row in rows
+    )
+    return table(LEDGER_COLUMNS, words)

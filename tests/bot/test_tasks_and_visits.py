@@ -15,6 +15,7 @@ import io
 from datetime import timedelta
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.callbacks import pack
@@ -118,10 +119,17 @@ async def test_snowstorm_check_down_three_villages_and_answers_back_up(bot_harne
     call = await h.fake.wait_for_call("sendDocument")
     export = next(m for m in commander.messages if m.document is not None)
     assert call.status == 200 and export.file_name.startswith(f"task-{task_id}-")
-    if export.file_name.endswith(".csv"):
-        rows = list(csv.DictReader(io.StringIO(export.document.decode("utf-8-sig"))))
-        assert len(rows) == 57 and {"户主", "回复", "案件编号"} <= set(rows[0])
-        assert {r["回复"] for r in rows} == {"已完成", "联系不上", "有问题", "未回复"}
+    assert export.file_name.endswith(".xlsx")  # opens in Excel/WPS as it is
+    book = load_workbook(io.BytesIO(export.document)).active
+    header, *rows = [[c.value for c in r] for r in book.iter_rows()]
+    assert len(rows) == 57 and {"户主", "回复", "案件编号"} <= set(header)
+    answer = header.index("回复")
+    assert {r[answer] for r in rows} == {"已完成", "联系不上", "有问题", "未回复"}
+    await commander.send_command("task", f"{task_id} csv")  # the same rows as CSV when asked
+    await h.fake.wait_for(lambda: sum(m.document is not None for m in commander.messages) == 2)
+    as_csv = [m for m in commander.messages if m.document is not None][-1]
+    rows = list(csv.DictReader(io.StringIO(as_csv.document.decode("utf-8-sig"))))
+    assert as_csv.file_name.endswith(".csv") and len(rows) == 57 and rows[0]["户主"]
 
     # at the deadline the commander gets the summary; answers after closing are refused
     h.clock.advance(hours=4)

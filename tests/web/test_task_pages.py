@@ -8,6 +8,7 @@ import io
 import re
 from datetime import timedelta
 
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from storage.models import Notification, Task, Visit
@@ -95,11 +96,9 @@ async def test_an_official_sends_a_task_from_the_console_and_follows_it(console_
         }
         workbook = await browser.get(f"/tasks/{task_id}.xlsx")
         assert workbook.status_code == 200
-        if workbook.headers["content-disposition"].endswith('.xlsx"'):
-            from openpyxl import load_workbook
-
-            sheet = load_workbook(io.BytesIO(workbook.content)).active
-            assert sheet.cell(1, 8).value == "户主" and sheet.max_row == len(rows) + 1
+        assert workbook.headers["content-disposition"].endswith('.xlsx"')
+        sheet = load_workbook(io.BytesIO(workbook.content)).active
+        assert sheet.cell(1, 8).value == "户主" and sheet.max_row == len(rows) + 1
 
         page = (await browser.get(f"/tasks/{task_id}")).text
         r = await browser.post(f"/tasks/{task_id}/close", data={"csrf": _csrf(page)})

@@ -204,6 +204,7 @@ def test_festival_visits_for_marked_households_before_the_day(down, clock) -> No
     assert h111106.owner_id == down.id("P100")  # its named cadre
     view = down.visits.get(h111106.id, down.id("P100"))
     assert view.festival_name == "藏历新年"
+    assert {r["festival"] for r in down.visits.ledger_rows(None)} == {"藏历新年"}  # the sheet names the festival
     # a household marked later gets its visit at the next run
     with down.db.session() as s:
         s.get(Household, down.id("H111101")).festival_marks = ["hardship"]
@@ -235,6 +236,8 @@ def test_ledger_rows_for_the_visits_sheet(down) -> None:
     assert rows[0]["kind"] == "death" and rows[0]["household_code"] == "H111101" and rows[0]["owner"] == "王建国"
     assert down.visits.ledger_rows(down.id("P200")) == []
     assert len(down.visits.ledger_rows(None)) == 1
+    assert len(down.visits.ledger_rows(None, unit_ids={down.id("G010101")})) == 1  # lianhu ledger --unit
+    assert down.visits.ledger_rows(None, unit_ids={down.id("V0102")}) == []
 
 
 def test_settings_from_config() -> None:

@@ -516,12 +516,16 @@ class VisitService:
                              .order_by(VisitAttachment.id))
             return [(a.kind, a.content, a.mime_type, a.telegram_file_id) for a in rows]
 
-    def ledger_rows(self, viewer_id: int | None) -> list[dict[str, Any]]:
-        """The ledger's visits sheet: one row per visit in the viewer's area (None: everything), oldest first.
-        Keys are those of :data:`LEDGER_COLUMNS`; datetimes naive UTC (the writer localizes)."""
+    def ledger_rows(self, viewer_id: int | None, *, unit_ids: set[int] | None = None) -> list[dict[str, Any]]:
+        """The ledger's visits sheet: one row per visit in the viewer's area (None: everything; ``unit_ids``:
+        only those units, e.g. ``lianhu ledger --unit``), oldest first. Keys are those of
+        :data:`LEDGER_COLUMNS` (codes for kind and state: the writer puts words; the festival by its Chinese
+        name); datetimes naive UTC (the writer localizes)."""
         now = self.clock.now()
         with self.db.session() as s:
             q = select(Visit).options(selectinload(Visit.household), selectinload(Visit.owner))
+            if unit_ids is not None:
+                q = q.where(Visit.unit_id.in_(unit_ids or {-1}))
             if viewer_id is not None:
                 viewer = self._person(s, viewer_id)
                 if viewer.role != Role.admin:
@@ -530,7 +534,7 @@ class VisitService:
             for v in s.scalars(q.order_by(Visit.id)):
                 chain = ancestors(s, v.unit_id)
                 rows.append({
-                    "visit_id": v.id, "kind": v.kind, "festival": v.festival or "",
+                    "visit_id": v.id, "kind": v.kind, "festival": self._festival_name(v.festival),
                     "unit": " / ".join(u.name for u in reversed(chain[:-1] or chain)),
                     "household_code": v.household.code if v.household else "",
                     "head_name": v.household.head_name if v.household else "",
@@ -540,6 +544,11 @@ class VisitService:
                     "escalation_level": v.escalation_level, "note": v.note or "", "case_id": v.case_id or "",
                 })
             return rows
+
+
+    def _festival_name(self, key: str | None) -> str:
+        festival = self.settings.festival(key)
+        return festival.name("zh") if festival else (key or "")
 
 
 #: The ledger's visits sheet: (key, Chinese header).
