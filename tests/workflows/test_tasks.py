@@ -79,6 +79,13 @@ def test_drafts_are_rows_and_the_dialogue_can_be_resumed(down) -> None:
     assert [(c.code, c.workers) for c in choices] == [("V0101", 4), ("V0102", 4), ("V0103", 2)]
 
 
+def test_the_issuers_own_words_win_over_the_templates_and_keep_its_floor(down) -> None:
+    task = snowstorm(down, text="今晚零下三十度，看看每户的取暖煤够不够")
+    for worker in ("P1111", "P1312"):  # a Chinese and a Tibetan reader: both get the issuer's words
+        assert down.tasks.sheet(task.id, down.id(worker)).text == "今晚零下三十度，看看每户的取暖煤够不够"
+    assert task.template == "disaster_check" and task.min_urgency == "priority"
+
+
 BAD_TASKS = [
     pytest.param(dict(issuer="P200", villages=("V0101",)), NotPermitted, "target_not_in_jurisdiction",
                  id="outside-jurisdiction"),

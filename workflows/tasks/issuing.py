@@ -62,7 +62,8 @@ class TaskIssuing(TaskCore):
             self._require_issuer(s, issuer)
             task = Task(
                 issuer_id=issuer.id, state="draft", template=tpl.key if tpl else None,
-                text=self._clean(text), texts=dict(tpl.texts) if tpl and tpl.texts else None,
+                # the issuer's own words win over a template's (the template still gives the floor and deadline)
+                text=self._clean(text), texts=dict(tpl.texts) if tpl and tpl.texts and not self._clean(text) else None,
                 language=language or issuer.ui_language or "zh",
                 due_at=None, min_urgency=tpl.min_urgency if tpl else None,
                 problem_category=tpl.category if tpl else None, reminders=self.settings.reminders,
