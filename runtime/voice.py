@@ -23,12 +23,19 @@ Why this shape:
   every ``poll_seconds``. A process that dies mid-transcription leaves a lease that runs out; a clean stop hands
   its jobs back. So with several bot processes, or speech on other machines (the ``http`` backend), one
   queue feeds them all and nothing waits on a process that is gone.
+- Each note is transcribed with a bias towards its reporter's words (:class:`transcription.biasing.Bias`):
+  the org-tree names nearest to the reporter (:class:`workflows.speech_context.SpeechContext`, cached per
+  reporter until the org tree changes) and the county lexicon the factory read from ``[transcription]
+  lexicon``. A backend that cannot use a bias gets none; a failure to build the list never stops a note.
+- Models load at start-up (:meth:`TranscriptionPool.warm_up`, on the transcription thread), so the first note
+  after a restart is not several seconds slower than the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -47,6 +54,8 @@ from transcription.base import (
     Transcript,
     TranscriptionError,
 )
+from transcription.biasing import Bias
+from workflows.speech_context import SpeechContext
 from workflows.transcription_jobs import MAX_CLAIMS, Job, TranscriptionJobs
 
 log = logging.getLogger(__name__)
@@ -88,18 +97,48 @@ class TranscriptionPool:
         """1 = would start right away; N = N-1 jobs are ahead of it in the queue."""
         return max(1, self._in_flight - self.workers + 2)
 
-    async def transcribe(self, audio: bytes, language: str) -> Transcript:
+    def bias(self, language: str, names: tuple[str, ...] = ()) -> Bias | None:
+        """The bias for a note in ``language``: the reporter's ``names`` and the transcriber's county lexicon,
+        or None unless the factory turned biasing on for that transcriber (Mandarin, by default)."""
+        transcriber = self.transcribers.get(language)
+        if transcriber is None or getattr(transcriber, "biasing", False) is not True:
+            return None
+        bias = Bias(names=tuple(names), lexicon=tuple(getattr(transcriber, "lexicon", ()) or ()))
+        return bias or None
+
+    async def transcribe(self, audio: bytes, language: str, names: tuple[str, ...] = ()) -> Transcript:
         transcriber = self.transcribers.get(language)
         if transcriber is None:
             raise NoTranscriber(f"no transcriber configured for language {language!r}")
+        bias = self.bias(language, names)
         with self._lock:
             self._in_flight += 1
         try:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, transcriber.transcribe, audio, language)
+            if bias is None:
+                return await loop.run_in_executor(self._executor, transcriber.transcribe, audio, language)
+            call = functools.partial(transcriber.transcribe, audio, language, bias=bias)
+            return await loop.run_in_executor(self._executor, call)
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+    def warm_up(self) -> asyncio.Future[None]:
+        """Load every model now, on the transcription thread (a note queued meanwhile waits behind it rather
+        than loading the model a second time). A model that fails to load is logged; its notes fail and are
+        retried as usual."""
+
+        def load() -> None:
+            for language, transcriber in self.transcribers.items():
+                warm = getattr(transcriber, "warm_up", None)
+                if warm is None:
+                    continue
+                try:
+                    warm()
+                except Exception:  # noqa: BLE001 - the notes themselves will report it
+                    log.exception("could not load the %s speech model at start-up", language)
+
+        return asyncio.get_running_loop().run_in_executor(self._executor, load)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -118,8 +157,13 @@ class VoicePipeline:
         jobs: TranscriptionJobs | None = None,
         holder: str | None = None,
         poll_seconds: float = POLL_SECONDS,
+        speech_context: Callable[[int], tuple[str, ...]] | None = None,
     ) -> None:
         self.cases = cases
+        # case id -> the reporter's names, nearest first (biasing); the org tree's, unless given
+        if speech_context is None and getattr(cases, "db", None) is not None:
+            speech_context = SpeechContext(cases.db).for_case
+        self.speech_context = speech_context
         self.pool = pool
         self.kick = kick
         self.retry_delays = retry_delays
@@ -132,6 +176,7 @@ class VoicePipeline:
         self._received: set[int] = set()  # notes received here, on hold for us, not taken yet
         self._wake: asyncio.Event | None = None
         self._loop_task: asyncio.Task[None] | None = None
+        self._warm: asyncio.Future[None] | None = None
 
     # -- the job loop -----------------------------------------------------------------------------------------
 
@@ -147,8 +192,11 @@ class VoicePipeline:
         if adopted:
             log.info("queued %d pending transcription(s) that had no job", adopted)
         if self._loop_task is None:
+            self._warm = self.pool.warm_up()
             self._wake = asyncio.Event()
-            self._loop_task = asyncio.get_running_loop().create_task(self._claim_loop(), name="transcription-jobs")
+            self._loop_task = asyncio.get_running_loop().create_task(
+                self._claim_loop(), name="transcription-jobs"
+            )
         self.wake()
         return adopted
 
@@ -161,8 +209,9 @@ class VoicePipeline:
             if free > 0:
                 try:
                     while self._received and len(claimed) < free:  # our own notes first (they are on hold)
-                        claimed += await asyncio.to_thread(self.jobs.claim, self.holder, 1,
-                                                           case_id=self._received.pop())
+                        claimed += await asyncio.to_thread(
+                            self.jobs.claim, self.holder, 1, case_id=self._received.pop()
+                        )
                     if len(claimed) < free:
                         claimed += await asyncio.to_thread(self.jobs.claim, self.holder, free - len(claimed))
                 except asyncio.CancelledError:
@@ -185,28 +234,38 @@ class VoicePipeline:
     async def _run_job(self, job: Job) -> None:
         try:
             if job.claims > MAX_CLAIMS:  # it was taken again and again and never finished: a poison pill
-                error = (f"worker_crashed: the transcription was started {job.claims - 1} times and never "
-                         "finished (the process stopped each time)")
+                error = (
+                    f"worker_crashed: the transcription was started {job.claims - 1} times and never "
+                    "finished (the process stopped each time)"
+                )
                 log.error("case %s: %s; routing it for a person to listen to", job.case_id, error)
                 await asyncio.to_thread(self.cases.transcription_failed, job.case_id, error, retryable=False)
                 await asyncio.to_thread(self.jobs.finish, job.id, self.holder, failed=True, error=error)
                 self.kick()
                 return
             source = await asyncio.to_thread(self.cases.audio_source, job.case_id, job.attachment_id)
-            done = await self._run(job.case_id, source.content, job.language)
+            names = await self._names(job.case_id)
+            done = await self._run(job.case_id, source.content, job.language, names)
             if done:
                 await asyncio.to_thread(self.jobs.finish, job.id, self.holder)
             else:
                 await asyncio.to_thread(self.jobs.release, job.id, self.holder, delay=RELEASE_DELAY)
         except asyncio.CancelledError:  # a clean stop: hand it back for the next process
             with contextlib.suppress(Exception):
-                await asyncio.shield(asyncio.to_thread(self.jobs.release, job.id, self.holder, count_claim=False))
+                await asyncio.shield(
+                    asyncio.to_thread(self.jobs.release, job.id, self.holder, count_claim=False)
+                )
             raise
         except Exception as exc:  # e.g. the case or its audio vanished: never leave the job hanging
             log.exception("transcription job %s (case %s) failed", job.id, job.case_id)
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.jobs.release, job.id, self.holder, delay=RELEASE_DELAY,
-                                        error=f"{type(exc).__name__}: {exc}")
+                await asyncio.to_thread(
+                    self.jobs.release,
+                    job.id,
+                    self.holder,
+                    delay=RELEASE_DELAY,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
         finally:
             self._active.pop(job.case_id, None)
             self.wake()  # a slot is free
@@ -240,7 +299,17 @@ class VoicePipeline:
             self._start(job)
         self.wake()
 
-    async def _run(self, case_id: int, audio: bytes, language: str) -> bool:
+    async def _names(self, case_id: int) -> tuple[str, ...]:
+        """The reporter's names for biasing; () when they cannot be read (the note is transcribed anyway)."""
+        if self.speech_context is None:
+            return ()
+        try:
+            return tuple(await asyncio.to_thread(self.speech_context, case_id))
+        except Exception:  # noqa: BLE001 - biasing is a help, never a reason to fail a note
+            log.exception("case %s: could not read the reporter's names for biasing", case_id)
+            return ()
+
+    async def _run(self, case_id: int, audio: bytes, language: str, names: tuple[str, ...] = ()) -> bool:
         """Transcribe one case (download first if needed), retrying a failing backend after
         ``retry_delays``. True when the case no longer waits for a transcript."""
         try:
@@ -250,7 +319,7 @@ class VoicePipeline:
                 if not audio:
                     audio, done = await self._download(case_id)
                 if audio and not done:
-                    done = await self._attempt(case_id, audio, language)
+                    done = await self._attempt(case_id, audio, language, names)
                 if done:
                     return True
                 if attempt < len(self.retry_delays):
@@ -281,24 +350,30 @@ class VoicePipeline:
         except Exception as exc:  # TelegramError, network, DownloadFailed: recorded on the case, retried
             log.warning("case %s: could not download the recording: %s", case_id, exc)
             view = await asyncio.to_thread(
-                self.cases.transcription_failed, case_id, f"download_failed: {type(exc).__name__}: {exc}",
+                self.cases.transcription_failed,
+                case_id,
+                f"download_failed: {type(exc).__name__}: {exc}",
                 retryable=True,
             )
             self.kick()
             return b"", view.transcript_status != "pending"
 
-    async def _attempt(self, case_id: int, audio: bytes, language: str) -> bool:
+    async def _attempt(self, case_id: int, audio: bytes, language: str, names: tuple[str, ...] = ()) -> bool:
         """One transcription attempt; True when the case no longer waits for a transcript."""
         try:
-            transcript = await self.pool.transcribe(audio, language)
+            transcript = await self.pool.transcribe(audio, language, names)
         except (AudioDecodeError, AudioTooLongError, NoTranscriber) as exc:
             log.warning("case %s: audio not transcribable (%s): %s", case_id, exc.reason, exc)
-            await asyncio.to_thread(self.cases.transcription_failed, case_id, f"{exc.reason}: {exc}", retryable=False)
+            await asyncio.to_thread(
+                self.cases.transcription_failed, case_id, f"{exc.reason}: {exc}", retryable=False
+            )
             self.kick()
             return True
         except (BackendUnavailableError, TranscriptionError) as exc:
             log.warning("case %s: transcription backend unavailable: %s", case_id, exc)
-            view = await asyncio.to_thread(self.cases.transcription_failed, case_id, f"{exc.reason}: {exc}", retryable=True)
+            view = await asyncio.to_thread(
+                self.cases.transcription_failed, case_id, f"{exc.reason}: {exc}", retryable=True
+            )
             self.kick()
             return view.transcript_status != "pending"
         except Exception as exc:  # a backend bug: treat like an outage (bounded retries), keep the audio
@@ -308,10 +383,19 @@ class VoicePipeline:
             )
             self.kick()
             return view.transcript_status != "pending"
-        log.info("case %s transcribed in %.1fs by %s (%d chars)", case_id, transcript.elapsed_s, transcript.model,
-                 len(transcript.text))
+        log.info(
+            "case %s transcribed in %.1fs by %s (%d chars)",
+            case_id,
+            transcript.elapsed_s,
+            transcript.model,
+            len(transcript.text),
+        )
         await asyncio.to_thread(
-            self.cases.attach_transcript, case_id, transcript.text, model=transcript.model, language=language,
+            self.cases.attach_transcript,
+            case_id,
+            transcript.text,
+            model=transcript.model,
+            language=language,
             reliable=getattr(transcript, "reliable", True),
         )
         self.kick()
@@ -334,7 +418,9 @@ class VoicePipeline:
             if not self._tasks and not self._received and not await asyncio.to_thread(self.jobs.due_count):
                 return
             if self._tasks:
-                await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+                await asyncio.wait(
+                    set(self._tasks), timeout=max(0.0, deadline - asyncio.get_running_loop().time())
+                )
             else:
                 self.wake()
                 await asyncio.sleep(0.05)

@@ -65,6 +65,8 @@ class Transcriber(Protocol):
     """Audio bytes in (any common container: OGG/Opus, MP3, M4A, WAV, MP4 video notes), text out.
 
     Implementations are synchronous and CPU-bound; callers run them in a worker pool off the event loop.
+    A backend whose class says ``accepts_bias = True`` also takes ``transcribe(audio, language, bias=Bias(...))``
+    (:mod:`transcription.biasing`): the reporter's names and the county's words to expect.
     """
 
     name: str

@@ -18,6 +18,14 @@ Example::
     backend = "transformers"            # or "http" with url = "...", or "openai_whisper"
     model = "/srv/models/tibetan-asr"
 
+Biasing (``transcription.biasing``): ``[transcription] lexicon`` is the county lexicon file (default: the
+shipped ``transcription/lexicon/pastoral-zh.txt``; ``""`` turns it off) and ``biasing = true`` (the default)
+lets the voice pipeline bias each Mandarin note towards its reporter's names and that lexicon. A language table
+may set its own ``lexicon`` and ``biasing``; biasing is on only for ``zh`` unless a table says otherwise (the
+org tree's names are written in Chinese characters, which would pull a Tibetan model towards Chinese). The
+factory sets ``transcriber.biasing`` and ``transcriber.lexicon`` on each transcriber whose backend can use a
+bias (``accepts_bias``); a bad lexicon file is a start-up error naming the file and line.
+
 Backends are imported only when configured, so a deployment without torch can still run faster-whisper.
 
 Defaults when ``languages`` is absent (no table at all, or only the global limits): ``zh`` uses faster-whisper
@@ -39,9 +47,17 @@ from typing import Any
 
 from transcription.backends import BackendConfigError, option, positive
 from transcription.base import Transcriber, Transcript
+from transcription.biasing import DEFAULT_LEXICON, LexiconError, load_lexicon
 from transcription.weights import PACKAGED_BASE
 
-__all__ = ["BACKENDS", "DEFAULT_LIMITS", "TranscriptionConfigError", "Untrusted", "build_transcribers", "default_config"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_LIMITS",
+    "TranscriptionConfigError",
+    "Untrusted",
+    "build_transcribers",
+    "default_config",
+]
 
 # backend name -> (module, class); modules are imported lazily.
 BACKENDS: dict[str, tuple[str, str]] = {
@@ -53,9 +69,25 @@ BACKENDS: dict[str, tuple[str, str]] = {
 # backends that load a model and therefore need ``model`` (http needs ``url`` instead, checked by the backend)
 _NEEDS_MODEL = {"faster_whisper", "openai_whisper", "transformers"}
 
-DEFAULT_LIMITS: dict[str, Any] = {"max_seconds": 300.0, "max_bytes": 20_000_000, "workers": 1,
-                                  "job_lease_seconds": 600.0, "poll_seconds": 2.0}
-_GLOBAL_KEYS = {"max_seconds", "max_bytes", "workers", "languages", "job_lease_seconds", "poll_seconds"}
+DEFAULT_LIMITS: dict[str, Any] = {
+    "max_seconds": 300.0,
+    "max_bytes": 20_000_000,
+    "workers": 1,
+    "job_lease_seconds": 600.0,
+    "poll_seconds": 2.0,
+}
+_GLOBAL_KEYS = {
+    "max_seconds",
+    "max_bytes",
+    "workers",
+    "languages",
+    "job_lease_seconds",
+    "poll_seconds",
+    "lexicon",
+    "biasing",
+}
+#: languages biased by default (the org tree's names and the shipped lexicon are written in Chinese)
+BIASED_LANGUAGES = frozenset({"zh"})
 ROOT = "transcription"
 
 
@@ -85,8 +117,9 @@ def _global_limits(config: Mapping[str, Any]) -> dict[str, Any]:
         limits["max_bytes"] = option(config, "max_bytes", positive(int), limits["max_bytes"])
         limits["workers"] = option(config, "workers", positive(int), limits["workers"])
         # the bot's job queue (workflows.transcription_jobs), checked here with the other [transcription] keys
-        limits["job_lease_seconds"] = option(config, "job_lease_seconds", positive(float),
-                                             limits["job_lease_seconds"])
+        limits["job_lease_seconds"] = option(
+            config, "job_lease_seconds", positive(float), limits["job_lease_seconds"]
+        )
         limits["poll_seconds"] = option(config, "poll_seconds", positive(float), limits["poll_seconds"])
     except BackendConfigError as exc:
         raise TranscriptionConfigError(f"{ROOT}.{exc}") from exc
@@ -137,18 +170,46 @@ def build_transcribers(config: Mapping[str, Any] | None) -> dict[str, Transcribe
             raise TranscriptionConfigError(
                 f'{where}.model: missing (e.g. "{PACKAGED_BASE}" or the path of a model folder)'
             )
+        biasing, lexicon = _bias_settings(config, table, str(language), where)
+        table = {k: v for k, v in table.items() if k not in ("lexicon", "biasing")}
         merged = {"max_seconds": limits["max_seconds"], "max_bytes": limits["max_bytes"], **table}
         trusted = table.get("trusted", True)
         if not isinstance(trusted, bool):
             raise TranscriptionConfigError(f"{where}.trusted: expected true or false, got {trusted!r}")
         try:
             built = cls.from_config(merged)
+            if getattr(built, "accepts_bias", False):
+                built.biasing = biasing
+                built.lexicon = lexicon if biasing else ()
             transcribers[str(language)] = built if trusted else Untrusted(built)
         except BackendConfigError as exc:
             raise TranscriptionConfigError(f"{where}.{exc}") from exc
         except (ValueError, TypeError) as exc:  # a backend that raised a plain error still gets the location
             raise TranscriptionConfigError(f"{where}: {exc}") from exc
     return transcribers
+
+
+def _bias_settings(
+    config: Mapping[str, Any], table: Mapping[str, Any], language: str, where: str
+) -> tuple[bool, tuple[str, ...]]:
+    """``(biasing on?, lexicon terms)`` for one language: its table's ``biasing``/``lexicon`` over the global
+    ones; the lexicon file is read and checked here (at start-up), so a bad file stops start-up."""
+    key_where = where if "biasing" in table else ROOT
+    biasing = table.get("biasing", config.get("biasing", True) if language in BIASED_LANGUAGES else False)
+    if not isinstance(biasing, bool):
+        raise TranscriptionConfigError(f"{key_where}.biasing: expected true or false, got {biasing!r}")
+    key_where = where if "lexicon" in table else ROOT
+    path = table.get("lexicon", config.get("lexicon", str(DEFAULT_LEXICON)))
+    if not isinstance(path, str):
+        raise TranscriptionConfigError(
+            f'{key_where}.lexicon: expected the path of a lexicon file, or "" for none'
+        )
+    if not biasing or not path.strip():
+        return biasing, ()
+    try:
+        return biasing, load_lexicon(path)
+    except LexiconError as exc:
+        raise TranscriptionConfigError(f"{key_where}.lexicon: {exc}") from exc
 
 
 class Untrusted:
@@ -159,8 +220,8 @@ class Untrusted:
         self.inner = inner
         self.name = inner.name
 
-    def transcribe(self, audio: bytes, language: str) -> Transcript:
-        return replace(self.inner.transcribe(audio, language), reliable=False)
+    def transcribe(self, audio: bytes, language: str, **kwargs: Any) -> Transcript:
+        return replace(self.inner.transcribe(audio, language, **kwargs), reliable=False)
 
     def __getattr__(self, attr: str) -> Any:  # warm_up(), transcribe_array() ... of the wrapped backend
         return getattr(self.inner, attr)

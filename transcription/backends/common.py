@@ -59,13 +59,16 @@ class AudioTranscriber:
         """Validate and normalise ``language``; backends that know their languages add to this."""
         return check_language(language)
 
-    def transcribe(self, audio: bytes, language: str) -> Transcript:
-        """Transcribe ``audio`` (any container PyAV reads) in ``language`` (forced, never detected)."""
+    def transcribe(self, audio: bytes, language: str, bias: Any = None) -> Transcript:
+        """Transcribe ``audio`` (any container PyAV reads) in ``language`` (forced, never detected). ``bias``
+        (a :class:`transcription.biasing.Bias`) is passed on to backends that say ``accepts_bias``."""
         language = self.check_language(language)
         started = time.perf_counter()
         samples = decode_audio(
             audio, sample_rate=SAMPLE_RATE, max_seconds=self.max_seconds, max_bytes=self.max_bytes
         )
+        if bias is not None and getattr(self, "accepts_bias", False):
+            return self.transcribe_array(samples, language, started=started, bias=bias)  # type: ignore[call-arg]
         return self.transcribe_array(samples, language, started=started)
 
     def transcribe_array(

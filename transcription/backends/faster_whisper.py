@@ -26,6 +26,8 @@ import numpy as np
 from transcription.backends import BackendConfigError, check_keys, float_tuple, positive, settings
 from transcription.backends.common import AudioTranscriber, backend_name
 from transcription.base import BackendUnavailableError, Transcript, TranscriptionError
+from transcription.biasing import PROMPT_TOKEN_BUDGET, Bias, fit_terms
+from transcription.correct import corrected
 from transcription.weights import PACKAGED_BASE, resolve_model
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,12 @@ __all__ = ["FasterWhisperTranscriber"]
 
 _models: dict[tuple[Any, ...], Any] = {}
 _models_lock = threading.Lock()
+
+#: How a :class:`Bias` is handed to Whisper, always within one budget of 223 tokens. "hotwords": names then
+#: county words as ``hotwords``; "lexicon-first": the same, county words first; "split": names as hotwords
+#: (half the budget at most), county words after the configured ``initial_prompt``; "prompt": everything in the
+#: initial prompt. Measured in benchmarks/README.md.
+BIAS_LAYOUTS = ("split", "hotwords", "lexicon-first", "prompt")
 
 COMPUTE_TYPES = ("int8", "int8_float32", "int16", "float32", "float16", "int8_float16", "bfloat16", "default")
 
@@ -77,7 +85,15 @@ class FasterWhisperTranscriber(AudioTranscriber):
         allow_download: bool = False,
         cache_dir: str | Path | None = None,
         name_suffix: str = "",
+        bias_layout: str = "hotwords",
+        correct: bool = False,
     ) -> None:
+        self.correct = correct
+        if bias_layout not in BIAS_LAYOUTS:
+            raise BackendConfigError(
+                "bias_layout", f"unknown '{bias_layout}' (choose {', '.join(BIAS_LAYOUTS)})"
+            )
+        self.bias_layout = bias_layout
         if compute_type not in COMPUTE_TYPES:
             raise BackendConfigError(
                 "compute_type", f"unknown '{compute_type}' (choose {', '.join(COMPUTE_TYPES)})"
@@ -126,6 +142,8 @@ class FasterWhisperTranscriber(AudioTranscriber):
         "allow_download": bool,
         "cache_dir": str,
         "name_suffix": str,
+        "bias_layout": str,
+        "correct": bool,
     }
 
     @classmethod
@@ -184,12 +202,43 @@ class FasterWhisperTranscriber(AudioTranscriber):
 
     # --- transcription ---------------------------------------------------------------------------------------
 
+    accepts_bias = True
+
+    def _count_tokens(self, model: Any) -> Any:
+        tokenizer = getattr(model, "hf_tokenizer", None)
+        if tokenizer is None:  # pragma: no cover - every faster-whisper model has one
+            return len
+        return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def prompts(self, bias: Bias | None, model: Any | None = None) -> tuple[str | None, str | None]:
+        """``(initial_prompt, hotwords)`` for one note: the configured prompt, plus the bias fitted into one
+        token budget shared by both (see ``bias_layout``). Whisper's window is 448 tokens for prompt *and*
+        answer, so the hints together get at most :data:`PROMPT_TOKEN_BUDGET`; terms that do not fit are left
+        out whole, the farthest first."""
+        if not bias:
+            return self.initial_prompt, None
+        count = self._count_tokens(model if model is not None else self._get_model())
+        base = self.initial_prompt or ""
+        budget = PROMPT_TOKEN_BUDGET - (count(" " + base) if base else 0)
+        if self.bias_layout == "split":  # names as hotwords (half the budget at most), words in the prompt
+            hotwords = fit_terms(bias.names, count, budget // 2)
+            rest = budget - (count(" " + hotwords) if hotwords else 0)
+            prompt = " ".join(p for p in (base, fit_terms(bias.lexicon, count, rest)) if p)
+            return prompt or None, hotwords or None
+        if self.bias_layout == "hotwords":
+            return self.initial_prompt, fit_terms(bias.terms, count, budget) or None
+        if self.bias_layout == "lexicon-first":
+            return self.initial_prompt, fit_terms((*bias.lexicon, *bias.names), count, budget) or None
+        prompt = " ".join(p for p in (base, fit_terms(bias.terms, count, budget)) if p)
+        return prompt or None, None
+
     def transcribe_array(
-        self, samples: np.ndarray, language: str, *, started: float | None = None
+        self, samples: np.ndarray, language: str, *, started: float | None = None, bias: Bias | None = None
     ) -> Transcript:
         """Transcribe already-decoded 16 kHz mono float32 samples (used by benchmarks and by ``transcribe``)."""
         started = time.perf_counter() if started is None else started
         model = self._get_model()
+        initial_prompt, hotwords = self.prompts(bias, model)
         supported = getattr(model, "supported_languages", None)
         if supported and language not in supported:
             raise TranscriptionError(f"language '{language}' is not supported by {self.name}")
@@ -204,7 +253,8 @@ class FasterWhisperTranscriber(AudioTranscriber):
                 log_prob_threshold=self.log_prob_threshold,
                 no_speech_threshold=self.no_speech_threshold,
                 condition_on_previous_text=self.condition_on_previous_text,
-                initial_prompt=self.initial_prompt,
+                initial_prompt=initial_prompt,
+                hotwords=hotwords,
                 vad_filter=self.vad,
             )
             raw = list(segments)  # the generator does the work; consume it inside the try
@@ -212,15 +262,18 @@ class FasterWhisperTranscriber(AudioTranscriber):
             raise
         except Exception as exc:
             raise TranscriptionError(f"{self.name} failed: {exc.__class__.__name__}: {exc}") from exc
-        return self.finish(
+        transcript = self.finish(
             raw,
             language,
             samples=samples,
             started=started,
-            prompt=self.initial_prompt,
+            prompt=" ".join(p for p in (initial_prompt, hotwords) if p) or None,
             no_speech_threshold=self.no_speech_threshold,
             logprob_threshold=self.log_prob_threshold,
         )
+        if bias and self.correct and language == "zh":
+            transcript = corrected(transcript, bias.terms)
+        return transcript
 
     def __repr__(self) -> str:
         return f"FasterWhisperTranscriber({self.name!r})"
