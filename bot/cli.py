@@ -12,7 +12,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from i18n import UI_LANGUAGES
 from runtime.config import Config, ConfigError, load_config
-from runtime.ledger import DEFAULT_TIMEZONE, case_ids_in_unit, present, write_ledger, zone
+from runtime.ledger import (
+    DEFAULT_LEDGER_LANGUAGE,
+    DEFAULT_TIMEZONE,
+    FORMATS,
+    case_ids_in_unit,
+    format_for,
+    localized,
+    present,
+    write_ledger,
+    zone,
+)
 from runtime.wiring import Services, build_services, open_database
 from storage.db import Database
 from storage.models import Person, Role
@@ -293,14 +304,19 @@ def cmd_tick(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_ledger(ctx: Context, args: argparse.Namespace) -> int:
+    """The 台账 in Chinese (or ``--lang``): XLSX when ``--out`` ends in .xlsx, CSV with a BOM otherwise."""
     tz = zone(args.timezone)
-    rows = ctx.services.case_service.ledger()
+    out = Path(args.out) if args.out else None
+    fmt = format_for(out, args.format)
+    if fmt == "xlsx" and out is None:
+        raise CliError("an XLSX ledger needs --out FILE.xlsx (a workbook cannot be printed)")
+    rows: Iterable[Mapping[str, Any]] = ctx.services.case_service.ledger()
     if args.unit:
         inside = case_ids_in_unit(ctx.db, args.unit)
-        rows = [r for r in rows if r["case_id"] in inside]
-    write_ledger(present(rows, tz), args.format, Path(args.out) if args.out else None, ctx.out)
-    if args.out:
-        ctx.print(f"wrote {len(rows)} case(s) to {args.out}")
+        rows = (r for r in rows if r["case_id"] in inside)
+    count = write_ledger(localized(rows, tz), fmt, out, ctx.out, args.lang)
+    if out is not None:
+        ctx.print(f"wrote {count} case(s) to {args.out}")
     return EXIT_OK
 
 
@@ -427,8 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overdue", action="store_true", help="only overdue visits")
     p.add_argument("--limit", type=int, default=50)
     p = add("ledger", cmd_ledger, "the case ledger (台账): one row per case")
-    p.add_argument("--format", choices=("csv", "json"), default="csv")
-    p.add_argument("--out", metavar="FILE", help="write to FILE (default: print)")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="xlsx, csv or json (default: from the --out extension, else csv)")
+    p.add_argument("--out", metavar="FILE", help="write to FILE, e.g. 台账.xlsx (default: print CSV)")
+    p.add_argument("--lang", choices=UI_LANGUAGES, default=DEFAULT_LEDGER_LANGUAGE,
+                   help="language of the headers and words (default: %(default)s)")
     p.add_argument("--unit", metavar="CODE", help="only cases inside this unit (e.g. a township)")
     p.add_argument("--timezone", default=DEFAULT_TIMEZONE, help="time zone for the times (default: %(default)s)")
     p = add("export-corrections", cmd_export_corrections,

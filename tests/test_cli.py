@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from runtime.ledger import COLUMNS
+from runtime.ledger import COLUMNS, headers
 from workflows.ports import FakeClock
 
 SECRETS = ("LIANHU_BOT_TOKEN", "LIANHU_DATABASE_URL", "LIANHU_DB_PASSWORD", "LIANHU_CONFIG")
@@ -99,8 +99,10 @@ def test_unknown_person_code(home: Path, capsys) -> None:
 def test_empty_ledger_has_the_header(home: Path, capsys) -> None:
     code, out, _ = run(capsys, "ledger")
     assert code == 0
-    assert out.splitlines() == [",".join(COLUMNS)]
+    assert out.splitlines() == [",".join(headers("zh"))]  # Chinese headers: the ledger offices file
     assert COLUMNS[:2] == ("case_id", "created_at") and "resolution_note" in COLUMNS
+    code, out, _ = run(capsys, "ledger", "--lang", "en")
+    assert code == 0 and out.splitlines() == [",".join(headers("en"))] and out.startswith("Case no.,")
     code, out, _ = run(capsys, "ledger", "--format", "json")
     assert code == 0 and json.loads(out) == []
     code, _, err = run(capsys, "ledger", "--unit", "NOPE")
@@ -143,13 +145,23 @@ def test_report_cases_show_and_ledger(home: Path, capsys) -> None:
 
     code, out, _ = run(capsys, "ledger", "--out", str(home / "ledger.csv"), clock=clock)
     assert code == 0 and "wrote 1 case(s)" in out
-    rows = list(csv.DictReader((home / "ledger.csv").open(encoding="utf-8-sig")))
-    assert len(rows) == 1
-    row = rows[0]
+    grid = list(csv.reader((home / "ledger.csv").open(encoding="utf-8-sig", newline="")))
+    assert grid[0] == headers("zh") and len(grid) == 2
+    row = dict(zip(COLUMNS, grid[1], strict=True))
     assert (row["case_id"], row["reporter_code"], row["urgency"], row["state"], row["owner"]) == (
-        "1", "P1111", "urgent", "assigned", "王建国")
+        "1", "P1111", "紧急", "待受理", "王建国")  # words, in Chinese, as offices file them
     assert row["created_at"] == "2026-01-05 16:00+08:00"  # FakeClock starts 08:00 UTC; shown in Beijing time
-    assert row["overdue"] == "no"
+    assert row["overdue"] == "否"
+
+    from openpyxl import load_workbook
+
+    code, out, _ = run(capsys, "ledger", "--out", str(home / "台账.xlsx"), clock=clock)  # format from the name
+    assert code == 0 and "wrote 1 case(s)" in out
+    ws = load_workbook(home / "台账.xlsx").active
+    assert [c.value for c in next(ws.iter_rows())] == headers("zh") and ws.freeze_panes == "A2"
+    assert ws.cell(row=2, column=1).value == 1 and ws.cell(row=2, column=COLUMNS.index("state") + 1).value == "待受理"
+    code, _, err = run(capsys, "ledger", "--format", "xlsx", clock=clock)
+    assert code == 2 and "--out" in err
     from runtime.config import load_config
     from runtime.wiring import build_services
 

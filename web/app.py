@@ -73,6 +73,7 @@ ROUTES = [
     Route("/file", pages.file_form, methods=["GET"]),
     Route("/file", pages.file_submit, methods=["POST"]),
     Route("/ledger.csv", pages.ledger_csv),
+    Route("/ledger.xlsx", pages.ledger_xlsx),
     Route("/households", pages.households),
     Route("/households/{household_id:int}", pages.household),
     Route("/tasks", taskpages.tasks_page, methods=["GET"]),

@@ -279,21 +279,39 @@ async def household(request: Request) -> Response:
 # ---------------------------------------------------------------------------------------------- ledger
 
 
-async def ledger_csv(request: Request) -> Response:
+LEDGER_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+async def _ledger(request: Request, fmt: str) -> Response:
     """The 台账 for the wall's filters (every state unless ``state`` is given), as the bot's /ledger and
-    ``lianhu ledger`` write it: fixed columns, local times, UTF-8 with a BOM for Excel/WPS."""
-    from runtime.ledger import csv_bytes, present
+    ``lianhu ledger`` write it: fixed columns, local times, headers and words in the page's language (zh by
+    default); XLSX for Excel/WPS, CSV with a BOM. Rows are the viewer's desk (``CaseService.ledger``) cut to
+    the filter's ids, consumed one at a time by the writer."""
+    from runtime.ledger import csv_bytes, localized, xlsx_bytes
 
     session = require_session(request)
     console = console_of(request)
     filt = wall_filter(request)
     me = session.person.id
+    lang = request.state.lang
 
-    def rows() -> bytes:
+    def build() -> bytes:
         ids = console.wall.ids(me, filt)
-        return csv_bytes(present([r for r in console.cases.ledger(me) if r["case_id"] in ids], console.tz))
+        rows = localized((r for r in console.cases.ledger(me) if r["case_id"] in ids), console.tz)
+        return xlsx_bytes(rows, lang) if fmt == "xlsx" else csv_bytes(rows, lang)
 
-    body = await run_in_threadpool(rows)
+    body = await run_in_threadpool(build)
     stamp = console.services.clock.now().strftime("%Y-%m-%d")
-    return Response(body, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="ledger-{stamp}.csv"'})
+    return Response(body, media_type=LEDGER_TYPES[fmt],
+                    headers={"Content-Disposition": f'attachment; filename="ledger-{stamp}.{fmt}"'})
+
+
+async def ledger_csv(request: Request) -> Response:
+    return await _ledger(request, "csv")
+
+
+async def ledger_xlsx(request: Request) -> Response:
+    return await _ledger(request, "xlsx")

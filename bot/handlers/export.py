@@ -1,8 +1,10 @@
-"""``/ledger``: the official's 台账 (case ledger) as a CSV document, straight into the chat.
+"""``/ledger``: the official's 台账 (case ledger) as two documents, straight into the chat: an XLSX workbook
+and the same rows as CSV.
 
-Why a file and not a message: township and county offices keep the ledger in Excel/WPS and hand it up the
-chain; a CSV they can open is what they need, and it is the very file ``lianhu ledger`` writes (same columns,
-Beijing time, UTF-8 with a BOM so Chinese and Tibetan show correctly). The rows come from
+Why files and not a message: township and county offices keep the ledger in Excel/WPS and hand it up the
+chain; the workbook opens there as it is (frozen Chinese header, auto-filter, dates as dates), and the CSV
+serves any other tool. Both are the very files ``lianhu ledger`` writes (same columns, Beijing time, headers
+and words in the official's language, CSV in UTF-8 with a BOM so Chinese and Tibetan show correctly). The rows come from
 ``CaseService.ledger(viewer_id)``, so the domain decides what "my jurisdiction" is — the same rule as
 ``/cases`` and the buttons: a grid leader gets the village, the governance centre the county's urgent cases,
 a department contact its own categories.
@@ -20,16 +22,16 @@ from telegram.ext import ContextTypes
 
 from bot.handlers.common import OFFICIAL_ROLES, call, ctx_of, lang_for, reply, require_person
 from i18n import t
-from runtime.ledger import DEFAULT_TIMEZONE, csv_bytes, open_only, present, unit_code, zone
+from runtime.ledger import DEFAULT_TIMEZONE, csv_bytes, open_only, present, unit_code, xlsx_bytes, zone
 
 #: ``/ledger open`` (or the Chinese words officials actually type) → only cases still being worked on.
 OPEN_WORDS = frozenset({"open", "未办结", "未结", "待办"})
 
 
-def ledger_filename(unit: str, when: datetime) -> str:
-    """``ledger-V0101-2026-01-05.csv``: the unit and the local date, so files from different days and
-    townships do not overwrite each other in a download folder."""
-    return f"ledger-{unit}-{when:%Y-%m-%d}.csv"
+def ledger_filename(unit: str, when: datetime, ext: str = "csv") -> str:
+    """``ledger-V0101-2026-01-05.xlsx``: the unit and the local date, so files from different days and
+    townships do not overwrite each other in a download folder (ASCII: safe on every phone and PC)."""
+    return f"ledger-{unit}-{when:%Y-%m-%d}.{ext}"
 
 
 async def ledger_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -60,8 +62,7 @@ async def ledger_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                 count=len(rows), date=f"{local_now:%Y-%m-%d %H:%M}")
     chat = update.effective_chat
     assert chat is not None
-    await chat.send_document(
-        document=csv_bytes(present(rows, tz)),
-        filename=ledger_filename(code, local_now),
-        caption=caption,
-    )
+    table = present(rows, tz)
+    workbook = await call(xlsx_bytes, table, lang)
+    await chat.send_document(document=workbook, filename=ledger_filename(code, local_now, "xlsx"), caption=caption)
+    await chat.send_document(document=csv_bytes(table, lang), filename=ledger_filename(code, local_now, "csv"))

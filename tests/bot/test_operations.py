@@ -14,13 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+from openpyxl import load_workbook
 from telegram.ext import Application
 
 import bot.app as bot_app
 from bot.app import build_application
 from i18n import t
 from runtime.config import config_from_dict
-from runtime.ledger import COLUMNS, DEFAULT_TIMEZONE, zone
+from runtime.ledger import COLUMNS, DEFAULT_TIMEZONE, headers, zone
 from runtime.wiring import build_services
 from storage.db import Database
 from tests.bot.conftest import Harness, ScriptedTranscriber, make_config, start_app, stop_app
@@ -48,25 +49,37 @@ async def test_ledger_is_a_csv_of_the_officials_area_only(bot_harness: Harness) 
     await h.flush()
 
     await leader.send_command("ledger")
-    sent = await leader.wait_for_message(lambda m: m.document is not None)
+    book = await leader.wait_for_message(lambda m: m.document is not None)  # the workbook first, with the caption
+    sent = await leader.wait_for_message(lambda m: m.document is not None and m.message_id != book.message_id)
+    local_day = h.clock.now().replace(tzinfo=UTC).astimezone(zone(DEFAULT_TIMEZONE)).date()
+    assert book.file_name == f"ledger-V0101-{local_day:%Y-%m-%d}.xlsx"
+    assert "2" in book.caption and "多卡村" in book.caption
+    ws = load_workbook(io.BytesIO(book.document)).active
+    grid = [[c.value for c in r] for r in ws.iter_rows()]
+    assert grid[0] == headers("zh") and ws.freeze_panes == "A2" and ws.auto_filter.ref == f"A1:W{len(grid)}"
+    assert sorted(r[0] for r in grid[1:]) == sorted([mine_open, mine_rejected])
+
     data = sent.document
     assert data is not None and data.startswith(b"\xef\xbb\xbf")  # BOM: Excel/WPS read it as UTF-8
-    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
-    assert tuple(rows[0].keys()) == COLUMNS  # the same columns as `lianhu ledger`
+    assert sent.file_name == f"ledger-V0101-{local_day:%Y-%m-%d}.csv"
+    table = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert table[0] == headers("zh")  # the same columns as `lianhu ledger`, in Chinese
+    rows = [dict(zip(COLUMNS, r, strict=True)) for r in table[1:]]
     by_id = {int(r["case_id"]): r for r in rows}
     assert set(by_id) == {mine_open, mine_rejected}
     assert not {neighbour, other_township} & set(by_id)
     assert by_id[mine_open]["reporter_code"] == "P1111" and by_id[mine_open]["text"] == GENERAL
-    assert by_id[mine_rejected]["state"] == "rejected" and by_id[mine_rejected]["close_reason"] == "路灯归县里管"
+    assert by_id[mine_rejected]["state"] == t("zh", "state.rejected")
+    assert by_id[mine_rejected]["close_reason"] == "路灯归县里管"
     assert by_id[mine_open]["created_at"].endswith("+08:00")  # Beijing time, like the CLI
-    local_day = h.clock.now().replace(tzinfo=UTC).astimezone(zone(DEFAULT_TIMEZONE)).date()
-    assert sent.file_name == f"ledger-V0101-{local_day:%Y-%m-%d}.csv"
-    assert "2" in sent.caption and "多卡村" in sent.caption
 
     await leader.send_command("ledger", "open")
-    open_only = await leader.wait_for_message(lambda m: m.document is not None)
-    open_rows = list(csv.DictReader(io.StringIO(open_only.document.decode("utf-8-sig"), newline="")))
-    assert [int(r["case_id"]) for r in open_rows] == [mine_open]
+    await leader.wait_for_message(lambda m: m.document is not None and m.file_name.endswith(".xlsx")
+                                  and m.message_id > sent.message_id)
+    open_only = await leader.wait_for_message(lambda m: m.document is not None and m.file_name.endswith(".csv")
+                                              and m.message_id > sent.message_id)
+    open_rows = list(csv.reader(io.StringIO(open_only.document.decode("utf-8-sig"), newline="")))
+    assert [int(r[0]) for r in open_rows[1:]] == [mine_open]
 
     await leader.send_command("ledger", "everything")
     assert (await leader.wait_for_message()).content == t("zh", "ledger.usage")

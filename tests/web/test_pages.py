@@ -166,27 +166,49 @@ async def test_oversized_and_malformed_forms_get_a_clear_4xx(console_harness):
 
 
 async def test_the_ledger_for_a_filter_in_chinese(console_harness):
+    """台账 from the wall's filter as XLSX and CSV: Chinese headers and words (the page's language when chosen),
+    the viewer's cases only, an empty ledger still has its header."""
     import csv
     import io
 
-    from runtime.ledger import COLUMNS
+    from openpyxl import load_workbook
+
+    from runtime.ledger import COLUMNS, headers
 
     h = console_harness
     fire = file(h, "P1111", "二社的羊圈着火了 快来人")
     lamp = file(h, "P1112", "路灯坏了")
     async with h.signed_in("P110") as browser:
         wall = await browser.get("/wall?urgency=urgent")
-        assert 'href="/ledger.csv?urgency=urgent"' in wall.text
+        assert 'href="/ledger.csv?urgency=urgent"' in wall.text and 'href="/ledger.xlsx?urgency=urgent"' in wall.text
         r = await browser.get("/ledger.csv?urgency=urgent")
         assert r.status_code == 200 and r.content.startswith("\ufeff".encode())
-        rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
-        assert rows[0] == list(COLUMNS) and [int(x[0]) for x in rows[1:]] == [fire.id]
+        rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"), newline="")))
+        assert rows[0] == headers("zh") and [int(x[0]) for x in rows[1:]] == [fire.id]
+        assert dict(zip(COLUMNS, rows[1], strict=True))["urgency"] == "紧急"
         r = await browser.get("/ledger.csv")
         assert {int(x[0]) for x in list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))[1:]} == {
             fire.id, lamp.id}
+
+        r = await browser.get("/ledger.xlsx?urgency=urgent")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.openxmlformats")
+        assert r.headers["content-disposition"].endswith('.xlsx"')
+        ws = load_workbook(io.BytesIO(r.content)).active
+        grid = [[c.value for c in row] for row in ws.iter_rows()]
+        assert grid[0] == headers("zh") and [g[0] for g in grid[1:]] == [fire.id]
+        assert ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:W2"
+        assert dict(zip(COLUMNS, grid[1], strict=True))["category"] == "治安安全"
+
+        r = await browser.get("/ledger.xlsx?lang=en")  # the console's language carries into the file
+        ws = load_workbook(io.BytesIO(r.content)).active
+        assert [c.value for c in next(ws.iter_rows())] == headers("en")
     async with h.signed_in("P200") as browser:  # another township: an empty ledger with its header
         r = await browser.get("/ledger.csv")
-        assert r.content.decode("utf-8-sig").strip() == ",".join(COLUMNS)
+        assert r.content.decode("utf-8-sig").strip() == ",".join(headers("zh"))
+        ws = load_workbook(io.BytesIO((await browser.get("/ledger.xlsx")).content)).active
+        assert ws.max_row == 1
+    async with h.client() as stranger:
+        assert (await stranger.get("/ledger.xlsx")).status_code == 401
 
 
 async def test_an_uploaded_recording_is_transcribed_and_routed(console_harness):
