@@ -41,6 +41,7 @@ VERBS: dict[str, str | None] = {
     "surg": _WORD,  # set urgency <arg>
     "keep": _ARG_NONE,  # follow-up: keep it with case <id>
     "new": _INT,  # follow-up: file message <arg> (a message id) as a new case
+    "hh": _INT,  # the receipt's household buttons: this report is about household <arg> (one of mine)
     # anyone
     "view": _ARG_NONE,  # show the case card
     "my": _INT,  # /my page <arg> (case id 0)

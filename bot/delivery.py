@@ -228,9 +228,14 @@ def _case_escalated(n: Notice) -> Outgoing:
 
 @renders(Kind.case_received)
 def _case_received(n: Notice) -> Outgoing:
+    """The reporter's receipt; when the report named none of their households, those households as buttons
+    (``Notice.subject``: :meth:`CaseService.household_choices`, loaded at delivery)."""
     view = n.view
     text = render.report_receipt(n.lang, view, n.payload, voice=bool(view and view.has_audio))
-    return Outgoing(text, n.keyboard(kb.REPORTER_RECEIPT))
+    choices = n.subject if isinstance(n.subject, list) and view is not None else []
+    if choices:
+        text += "\n" + n.t("hh.which")
+    return Outgoing(text, kb.with_households(n.lang, int(n.case_id), n.keyboard(kb.REPORTER_RECEIPT), choices))
 
 
 @renders(Kind.case_accepted)
@@ -355,6 +360,13 @@ class TelegramDelivery:
         if self.conversations is not None:
             self.conversations.drop(conversation_subject(chat_id), f"{PLACEHOLDER}:{case_id}")
 
+    def _household_choices(self, case_id: int, recipient_id: int) -> list[Any]:
+        """The reporter's households for the receipt's buttons (none when the case already has one)."""
+        try:
+            return list(self.cases.household_choices(case_id, recipient_id))
+        except DomainError:
+            return []
+
     async def _view(self, case_id: int | None, recipient_id: int) -> CaseView | None:
         if case_id is None:
             return None
@@ -372,6 +384,8 @@ class TelegramDelivery:
         view = await self._view(notification.case_id, notification.recipient_id)
         subject = await asyncio.to_thread(load_subject, self.tasks, self.visits, notification.kind, payload,
                                           notification.recipient_id)
+        if notification.kind == "case_received" and subject is None and view is not None:
+            subject = await asyncio.to_thread(self._household_choices, view.id, notification.recipient_id)
         out = compose(notification.kind, payload, lang, notification.recipient_id, view, subject)
         saved = payload.get(PROGRESS_KEY)
         progress: dict[str, Any] = dict(saved) if isinstance(saved, Mapping) else {}

@@ -19,6 +19,7 @@ from bot.callbacks import pack
 from bot.textsplit import clip
 from i18n import LANGUAGE_NAMES, SPEECH_LANGUAGES, UI_LANGUAGES, label, t
 from workflows.triage.base import DEFAULT_CATEGORIES, URGENCIES
+from workflows.views import HouseholdChoice
 
 # domain action -> (callback verb, button label key); correct_triage gives two buttons.
 ACTION_BUTTONS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -84,6 +85,23 @@ def case_keyboard(
     if refresh:
         buttons.append(InlineKeyboardButton(t(lang, "btn.refresh"), callback_data=pack("view", case_id)))
     return InlineKeyboardMarkup(_rows(buttons)) if buttons else None
+
+
+#: Households per row under a receipt: head names are short (仁青, 才让卓玛), three fit a phone's width.
+HOUSEHOLD_ROW = 3
+
+
+def with_households(lang: str, case_id: int, keyboard: InlineKeyboardMarkup | None,
+                    choices: Sequence[HouseholdChoice]) -> InlineKeyboardMarkup | None:
+    """The receipt's buttons, then one button per household of the worker ("🏠 仁青"): one tap says which family
+    the report is about (``hh:<case>:<household>``), so the household archive lists the case."""
+    if not choices:
+        return keyboard
+    rows = [list(r) for r in keyboard.inline_keyboard] if keyboard is not None else []
+    buttons = [InlineKeyboardButton(clip("🏠 " + c.head_name, 24), callback_data=pack("hh", case_id, c.id))
+               for c in choices]
+    rows += _rows(buttons, HOUSEHOLD_ROW)
+    return InlineKeyboardMarkup(rows)
 
 
 def category_keyboard(

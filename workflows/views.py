@@ -109,6 +109,15 @@ def _cue_word(cue: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
+class HouseholdChoice:
+    """One of a liaison worker's households, as a one-tap button after their report's receipt."""
+
+    id: int
+    code: str
+    head_name: str
+
+
+@dataclass(frozen=True)
 class TimelineEntry:
     at: datetime
     kind: str

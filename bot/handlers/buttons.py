@@ -55,6 +55,7 @@ BUTTONS: dict[str, ButtonHandler] = {
     "surg": worker.on_set_triage,
     "keep": worker.on_keep,
     "new": worker.file_followup_as_new,
+    "hh": worker.on_link_household,
     # anyone
     "view": officials.on_view,
     "back": officials.on_back,

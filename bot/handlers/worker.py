@@ -3,6 +3,8 @@ understood, confirm fixed / not fixed, keep a follow-up or make it a new case)."
 
 from __future__ import annotations
 
+from typing import Any
+
 from telegram import Update
 from telegram.ext import ContextTypes
 
@@ -99,6 +101,34 @@ async def on_set_triage(update: Update, context: ContextTypes.DEFAULT_TYPE, pers
     offer = kb.REPORTER_RECEIPT if view.reporter.id == person.id else kb.OFFICIAL
     await safe_answer(update, text)
     await safe_edit(update, text, kb.case_keyboard(lang, case_id, view.allowed_actions, offer))
+
+
+async def on_link_household(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView,
+                            cb: Callback) -> None:
+    """``hh:<case>:<household>``: the worker taps which of their households the report is about. The domain
+    refuses a household that is not theirs (a forged button); a visit the case opened for "no household yet"
+    moves to that household's cadre (``VisitService.relink_case``). The receipt keeps its other buttons."""
+    bc = ctx_of(context)
+    lang = lang_for(person)
+    view = await call(bc.cases.link_household, cb.case_id, person.id, int(cb.arg or 0))
+    if bc.visits is not None:
+        await call(bc.visits.relink_case, view.id)
+    bc.kick()
+    head = next((b.text.removeprefix("🏠 ") for row in _keyboard_rows(update) for b in row
+                 if b.callback_data == cb.pack()), "")
+    done = t(lang, "hh.linked", case_id=view.id, head=head)
+    await safe_answer(update, done)
+    message = update.callback_query.message if update.callback_query else None
+    old = getattr(message, "text", None) or ""
+    kept = old.replace(t(lang, "hh.which"), "").rstrip()
+    await safe_edit(update, f"{kept}\n{done}" if kept else done,
+                    kb.case_keyboard(lang, view.id, view.allowed_actions, kb.REPORTER_RECEIPT))
+
+
+def _keyboard_rows(update: Update) -> list[list[Any]]:
+    message = update.callback_query.message if update.callback_query else None
+    markup = getattr(message, "reply_markup", None)
+    return [list(r) for r in markup.inline_keyboard] if markup is not None else []
 
 
 async def on_keep(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:

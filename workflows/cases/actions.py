@@ -1,6 +1,6 @@
 """What people do to a case: add details, accept, resolve, confirm, reopen, escalate, reassign, reject, mark
-duplicate, correct triage, acknowledge a reminder, assign an unplaced case. Each is one ``_act`` call: load,
-check permission and state, apply, return the case as the actor now sees it.
+duplicate, correct triage, acknowledge a reminder, assign an unplaced case, link the reporter's household. Each
+is one ``_act`` call: load, check permission and state, apply, return the case as the actor now sees it.
 """
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Case, CaseState, Person, Role, TriageCorrection, Urgency
+from storage.models import Case, CaseState, Household, Person, Role, TriageCorrection, Urgency
 from workflows import lifecycle, permissions
 from workflows.cases.plumbing import _v, text_source
 from workflows.cases.reporting import AudioIn, CaseReporting
@@ -19,9 +20,15 @@ from workflows.notifications import Kind, iso, notify, person_ref
 from workflows.policy import URGENCY_ORDER
 from workflows.routing import OFFICIAL_ROLES, in_subtree
 from workflows.triage.base import classify
-from workflows.views import CaseView
+from workflows.views import CaseView, HouseholdChoice
 
 log = logging.getLogger(__name__)
+
+
+#: A liaison worker looks after 5–12 households; more than this many buttons would not fit a phone screen.
+MAX_HOUSEHOLD_CHOICES = 16
+#: The states in which the reporter may still say which household a case is about (as for adding details).
+LINKABLE_STATES = frozenset({"reported", "assigned", "accepted", "resolved"})
 
 
 def _required(text: str | None, what: str) -> str:
@@ -314,3 +321,51 @@ class CaseActions(CaseReporting):
             self._first_assignment(s, case, owner, now, actor=actor)
 
         return self._act(case_id, actor_id, "assign", apply)
+
+    # ------------------------------------------------------------------------------------ the household
+
+    def household_choices(self, case_id: int, viewer_id: int) -> list[HouseholdChoice]:
+        """The reporter's own households to offer as one-tap buttons under the receipt, when the case is not
+        linked to a household yet (the text named none, or several) and is still open. Empty for anyone but the
+        reporting liaison worker, so an official's copy of the case never shows them."""
+        with self.db.session() as s:
+            case = self._case(s, case_id)
+            viewer = self._person(s, viewer_id)
+            if (case.reporter_id != viewer.id or viewer.role != Role.liaison_worker or case.household_id is not None
+                    or _v(case.state) not in LINKABLE_STATES):
+                return []
+            rows = s.execute(select(Household.id, Household.code, Household.head_name)
+                             .where(Household.liaison_id == viewer.id)
+                             .order_by(Household.code).limit(MAX_HOUSEHOLD_CHOICES + 1)).all()
+            if len(rows) > MAX_HOUSEHOLD_CHOICES:  # not one worker's 5–12 households: offer no buttons
+                return []
+            return [HouseholdChoice(hid, code, head or code) for hid, code, head in rows]
+
+    def link_household(self, case_id: int, actor_id: int, household_id: int) -> CaseView:
+        """The reporter taps which of *their* households the report is about; the household archive lists the case
+        from then on. Refused (``NotPermitted``) for anyone but the reporting liaison worker and for a household
+        they do not look after — a forged button cannot attach a case to a stranger's family. Tapping the
+        household already linked changes nothing; a different one of theirs corrects a mis-tap."""
+        now = self.clock.now()
+        with self._tx(case_id) as s:
+            case = self._case(s, case_id)
+            actor = self._person(s, actor_id)
+            permissions.require_view(s, self.router, case, actor)
+            if case.reporter_id != actor.id or actor.role != Role.liaison_worker:
+                raise NotPermitted(f"{actor.name} did not report case {case.id}", code="not_reporter",
+                                   params={"action": "link_household"})
+            if _v(case.state) not in LINKABLE_STATES:
+                raise NotPermitted(f"case {case.id} is {_v(case.state)}", code="case_closed",
+                                   params={"action": "link_household"})
+            household = s.get(Household, household_id)
+            if household is None or household.liaison_id != actor.id:
+                raise NotPermitted(f"household {household_id} is not looked after by {actor.name}",
+                                   code="household_not_yours", params={"action": "link_household"})
+            if case.household_id != household.id:
+                previous = case.household_id
+                case.household_id = household.id
+                self._event(s, case, now, "household_linked", actor=actor, note=household.head_name,
+                            data={"household_id": household.id, "code": household.code, "previous": previous})
+                case.updated_at = now
+                s.flush()
+            return self._view(s, case, actor, now)

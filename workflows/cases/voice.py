@@ -21,6 +21,7 @@ from workflows import lifecycle, transcription_jobs
 from workflows.cases.plumbing import _v, text_source
 from workflows.cases.reporting import CaseReporting
 from workflows.errors import NotFound, NotPermitted
+from workflows.household_names import named_household
 from workflows.notifications import Kind, notify, person_ref
 from workflows.policy import URGENCY_ORDER
 from workflows.triage.base import classify
@@ -88,6 +89,8 @@ class CaseVoice(CaseReporting):
             requesters = _retry_requesters(s, case_id)
             if text:
                 case.text = f"{case.text}\n{text}" if case.text else text
+                if case.household_id is None:  # "仁青家的牦牛病了" said aloud names the household as typed text does
+                    case.household_id = named_household(s, case.reporter, text)
             case.transcript_status = "done" if text else "empty"
             case.transcript_error = None
             if language:
