@@ -136,6 +136,10 @@ async def serve(config: Config, services: Any, transcribers: Any, *, stop: async
                 task.result()  # e.g. the port is taken: raise it
             print(f"Lianhu console: {config.web.base_url}  (sign in with a link: lianhu web-link PERSON_CODE"
                   + (", or /web in the bot)" if config.bot.token else ")"), file=out, flush=True)
+            from web.charts import NO_CJK_FONT, cjk_font_missing
+
+            if await asyncio.to_thread(cjk_font_missing):  # say it once at start, not as boxes in every chart
+                print(NO_CJK_FONT, file=out, flush=True)
         else:
             print("The console is off ([web] enabled = false).", file=out, flush=True)
         waiter = loop.create_task(stop.wait())

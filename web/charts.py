@@ -52,6 +52,16 @@ def _locator() -> Any:
     return MaxNLocator
 
 
+#: What to tell an operator whose machine has no Chinese font (charts would show empty boxes for Chinese).
+NO_CJK_FONT = ("Charts: no Chinese font on this machine, so Chinese labels in the PNG charts would be empty boxes; "
+               "install one: sudo apt-get install fonts-noto-cjk (the pages themselves use the browser's fonts).")
+
+
+def cjk_font_missing() -> bool:
+    """True when none of the CJK fonts charts look for is installed (Tibetan ships with the console)."""
+    return not any(f in FAMILIES[:5] for f in font_families())
+
+
 def font_families() -> list[str]:
     """The fonts charts will use (for `lianhu check` and the tests)."""
     _setup()

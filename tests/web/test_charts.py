@@ -44,3 +44,13 @@ def world_stats(database, sample_org):
     stats = CaseStats(services.case_service).compute(sample_org["P002"], lang="bo")
     assert any("\u0f00" <= ch <= "\u0fff" for r in stats.townships for ch in r.label)  # Tibetan unit names
     return stats
+
+
+def test_a_machine_without_a_chinese_font_is_told_once(monkeypatch) -> None:
+    """`lianhu run` prints web.charts.NO_CJK_FONT when no CJK font is installed (charts would show boxes)."""
+    from web import charts
+
+    monkeypatch.setattr(charts, "font_families", lambda: ["Noto Serif Tibetan", "DejaVu Sans"])
+    assert charts.cjk_font_missing() and "fonts-noto-cjk" in charts.NO_CJK_FONT
+    monkeypatch.setattr(charts, "font_families", lambda: ["Noto Sans CJK SC", "Noto Serif Tibetan", "DejaVu Sans"])
+    assert not charts.cjk_font_missing()
