@@ -30,9 +30,11 @@ from runtime.ledger import (
     format_for,
     localized,
     present,
+    unit_ids_in,
     write_ledger,
     zone,
 )
+from runtime.tasks_export import VISITS_SHEET, visits_grid
 from runtime.wiring import Services, build_services, open_database
 from storage.db import Database
 from storage.models import Person, Role
@@ -311,10 +313,15 @@ def cmd_ledger(ctx: Context, args: argparse.Namespace) -> int:
     if fmt == "xlsx" and out is None:
         raise CliError("an XLSX ledger needs --out FILE.xlsx (a workbook cannot be printed)")
     rows: Iterable[Mapping[str, Any]] = ctx.services.case_service.ledger()
+    units = None
     if args.unit:
         inside = case_ids_in_unit(ctx.db, args.unit)
         rows = (r for r in rows if r["case_id"] in inside)
-    count = write_ledger(localized(rows, tz), fmt, out, ctx.out, args.lang)
+        units = unit_ids_in(ctx.db, args.unit)
+    sheets = []
+    if fmt == "xlsx":  # the workbook's second sheet: the six must-visits (CSV and JSON hold one table)
+        sheets.append((VISITS_SHEET, visits_grid(ctx.services.visit_service.ledger_rows(None, unit_ids=units))))
+    count = write_ledger(localized(rows, tz), fmt, out, ctx.out, args.lang, sheets)
     if out is not None:
         ctx.print(f"wrote {count} case(s) to {args.out}")
     return EXIT_OK

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import IO, Any
@@ -85,12 +85,18 @@ def local_time(value: datetime | str | None, tz: tzinfo) -> str | None:
     return when.astimezone(tz).isoformat(sep=" ", timespec="minutes")
 
 
-def case_ids_in_unit(db: Database, unit_code: str) -> set[int]:
+def unit_ids_in(db: Database, unit_code: str) -> set[int]:
+    """The unit with this code and every unit under it (``--unit T01``: the township's villages and grids)."""
     with db.session() as s:
         root = s.scalars(select(Unit.id).where(Unit.code == unit_code)).one_or_none()
         if root is None:
             raise LookupError(f"--unit: no unit with code {unit_code!r}")
-        units = subtree_ids(s, root)
+        return subtree_ids(s, root)
+
+
+def case_ids_in_unit(db: Database, unit_code: str) -> set[int]:
+    units = unit_ids_in(db, unit_code)
+    with db.session() as s:
         return set(s.scalars(select(Case.id).where(Case.unit_id.in_(units))))
 
 
@@ -204,10 +210,15 @@ def _xlsx_time(value: Any) -> Any:
     return None
 
 
+#: A further sheet of the workbook: its title and its rows (header first), values already in words.
+Sheet = tuple[str, Sequence[Sequence[Any]]]
+
+
 def write_xlsx(rows: Iterable[Mapping[str, Any]], target: str | Path | IO[bytes],
-               lang: str | None = DEFAULT_LEDGER_LANGUAGE) -> int:
+               lang: str | None = DEFAULT_LEDGER_LANGUAGE, extra_sheets: Sequence[Sheet] = ()) -> int:
     """The ledger as an Excel workbook (opens in Excel and WPS): one sheet, a bold frozen header row, an
-    auto-filter over every column, widths that fit Chinese text, times as real dates.
+    auto-filter over every column, widths that fit Chinese text, times as real dates. ``extra_sheets`` follow
+    it (the visits sheet, ``runtime.tasks_export.visits_grid``), each with a bold frozen header and a filter.
 
     openpyxl's write-only mode streams rows to a temporary file instead of building the sheet in memory, so a
     county's whole history exports in constant memory; the rows are consumed as they come. Returns the count."""
@@ -245,14 +256,30 @@ def write_xlsx(rows: Iterable[Mapping[str, Any]], target: str | Path | IO[bytes]
         ws.append(cells)
         count += 1
     ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{count + 1}"
+    for title, grid in extra_sheets:
+        extra = wb.create_sheet(title[:31])
+        extra.freeze_panes = "A2"
+        for n, values in enumerate(grid):
+            cells = []
+            for value in values:
+                cell = WriteOnlyCell(extra, value=value)
+                if n == 0:
+                    cell.font = bold
+                elif isinstance(value, str) and value.startswith("="):
+                    cell.data_type = "s"  # words typed by people, never a formula
+                cells.append(cell)
+            extra.append(cells)
+        if grid:
+            extra.auto_filter.ref = f"A1:{get_column_letter(len(grid[0]))}{len(grid)}"
     wb.save(target)
     return count
 
 
-def xlsx_bytes(rows: Iterable[Mapping[str, Any]], lang: str | None = DEFAULT_LEDGER_LANGUAGE) -> bytes:
+def xlsx_bytes(rows: Iterable[Mapping[str, Any]], lang: str | None = DEFAULT_LEDGER_LANGUAGE,
+               extra_sheets: Sequence[Sheet] = ()) -> bytes:
     """The workbook as bytes (a Telegram document, a web download)."""
     buffer = io.BytesIO()
-    write_xlsx(rows, buffer, lang)
+    write_xlsx(rows, buffer, lang, extra_sheets)
     return buffer.getvalue()
 
 
@@ -279,13 +306,14 @@ def format_for(path: Path | None, fmt: str | None) -> str:
 
 
 def write_ledger(rows: Iterable[Mapping[str, Any]], fmt: str, path: Path | None, stdout: IO[str],
-                 lang: str | None = DEFAULT_LEDGER_LANGUAGE) -> int:
-    """To ``path`` (CSV with a BOM or XLSX, for Excel/WPS; JSON) or to ``stdout``; returns the row count."""
+                 lang: str | None = DEFAULT_LEDGER_LANGUAGE, extra_sheets: Sequence[Sheet] = ()) -> int:
+    """To ``path`` (CSV with a BOM or XLSX, for Excel/WPS; JSON) or to ``stdout``; returns the row count.
+    ``extra_sheets`` (the visits sheet) go into an XLSX workbook only: CSV and JSON hold one table."""
     if fmt == "xlsx":
         if path is None:
             raise ValueError("an XLSX ledger needs --out FILE.xlsx (a workbook is not text)")
         path.parent.mkdir(parents=True, exist_ok=True)
-        return write_xlsx(rows, path, lang)
+        return write_xlsx(rows, path, lang, extra_sheets)
     if path is None:
         return write_csv(rows, stdout, lang) if fmt == "csv" else write_json(rows, stdout)
     path.parent.mkdir(parents=True, exist_ok=True)

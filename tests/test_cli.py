@@ -266,6 +266,21 @@ def test_send_a_task_show_it_and_list_visits(home: Path, capsys) -> None:
     code, out, _ = run(capsys, "tick", clock=clock)
     assert code == 0 and "1 task reminder" in out
 
+    # an elder's death reported from the command line: a visit for the cadre, and the ledger's visits sheet
+    assert run(capsys, "report", "--from", "P1111", "仁青家的老阿爸昨晚去世了，家里人很难过", clock=clock)[0] == 0
+    code, out, _ = run(capsys, "visits", "--person", "P110", clock=clock)
+    assert code == 0 and "no visits due" not in out
+    from openpyxl import load_workbook
+
+    for unit, visits in (("T01", 1), ("T02", 0)):
+        path = home / f"台账-{unit}.xlsx"
+        assert run(capsys, "ledger", "--out", str(path), "--unit", unit, clock=clock)[0] == 0
+        book = load_workbook(path)
+        assert book.sheetnames[1] == "走访台账"
+        rows = [[c.value for c in r] for r in book["走访台账"].iter_rows()]
+        assert rows[0][:2] == ["走访编号", "走访事由"] and len(rows) == 1 + visits
+    assert load_workbook(home / "台账-T01.xlsx")["走访台账"]["B2"].value == "老人去世"
+
 
 def test_web_link_and_api_keys(home: Path, capsys) -> None:
     assert run(capsys, "import-org")[0] == 0

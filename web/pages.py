@@ -291,6 +291,7 @@ async def _ledger(request: Request, fmt: str) -> Response:
     default); XLSX for Excel/WPS, CSV with a BOM. Rows are the viewer's desk (``CaseService.ledger``) cut to
     the filter's ids, consumed one at a time by the writer."""
     from runtime.ledger import csv_bytes, localized, xlsx_bytes
+    from runtime.tasks_export import VISITS_SHEET, visits_grid
 
     session = require_session(request)
     console = console_of(request)
@@ -301,7 +302,10 @@ async def _ledger(request: Request, fmt: str) -> Response:
     def build() -> bytes:
         ids = console.wall.ids(me, filt)
         rows = localized((r for r in console.cases.ledger(me) if r["case_id"] in ids), console.tz)
-        return xlsx_bytes(rows, lang) if fmt == "xlsx" else csv_bytes(rows, lang)
+        if fmt != "xlsx":
+            return csv_bytes(rows, lang)
+        visits = (VISITS_SHEET, visits_grid(console.visits.ledger_rows(me)))  # issue 12: the visits sheet
+        return xlsx_bytes(rows, lang, [visits])
 
     body = await run_in_threadpool(build)
     stamp = console.services.clock.now().strftime("%Y-%m-%d")

@@ -23,6 +23,7 @@ from telegram.ext import ContextTypes
 from bot.handlers.common import OFFICIAL_ROLES, call, ctx_of, lang_for, reply, require_person
 from i18n import t
 from runtime.ledger import DEFAULT_TIMEZONE, csv_bytes, open_only, present, unit_code, xlsx_bytes, zone
+from runtime.tasks_export import VISITS_SHEET, visits_grid
 
 #: ``/ledger open`` (or the Chinese words officials actually type) → only cases still being worked on.
 OPEN_WORDS = frozenset({"open", "未办结", "未结", "待办"})
@@ -49,9 +50,11 @@ async def ledger_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     only_open = bool(args)
     bc = ctx_of(context)
     rows = await call(bc.cases.ledger, person.id)
+    visits = await call(bc.visits.ledger_rows, person.id)  # the workbook's second sheet: the six must-visits
     if only_open:
         rows = open_only(rows)
-    if not rows:
+        visits = [v for v in visits if v["state"] == "open"]
+    if not rows and not visits:
         await reply(update, t(lang, "ledger.empty_open" if only_open else "ledger.empty"))
         return
     tz = zone(DEFAULT_TIMEZONE)
@@ -63,6 +66,6 @@ async def ledger_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     chat = update.effective_chat
     assert chat is not None
     table = present(rows, tz)
-    workbook = await call(xlsx_bytes, table, lang)
+    workbook = await call(xlsx_bytes, table, lang, [(VISITS_SHEET, visits_grid(visits))])
     await chat.send_document(document=workbook, filename=ledger_filename(code, local_now, "xlsx"), caption=caption)
     await chat.send_document(document=csv_bytes(table, lang), filename=ledger_filename(code, local_now, "csv"))

@@ -204,6 +204,14 @@ async def test_an_elders_death_report_creates_a_visit_reminded_and_done(bot_harn
     summary = await h.due()
     assert "visit_escalated" not in summary.other  # done: nothing more is due
 
+    # the cadre's ledger (台账) has the visit on its second sheet, in words
+    await cadre.send_command("ledger")
+    book = await cadre.wait_for_message(lambda m: m.document is not None and m.file_name.endswith(".xlsx"))
+    sheet = load_workbook(io.BytesIO(book.document))["走访台账"]
+    header, row = [[c.value for c in r] for r in sheet.iter_rows()]
+    assert row[header.index("走访事由")] == "老人去世" and row[header.index("状态")] == "已走访"
+    assert row[header.index("责任干部")] == "王建国" and "上门慰问" in row[header.index("走访情况")]
+
 
 async def test_visits_list_and_hand_on(bot_harness) -> None:
     h = bot_harness
