@@ -24,6 +24,7 @@ from workflows.errors import NotPermitted
 
 #: The deadline field (``<input type="datetime-local">``) in the console's local time.
 DUE_FORMAT = "%Y-%m-%dT%H:%M"
+TRAIL_KINDS = ("created", "send", "reminder", "summary", "close", "cancel")
 MAX_UNITS = 40  # a township has a dozen villages; more boxes ticked than that is not a person at a form
 
 
@@ -90,7 +91,11 @@ async def task_page(request: Request) -> Response:
     session = require_session(request)
     console = console_of(request)
     view = await run_in_threadpool(console.tasks.get, request.path_params["task_id"], session.person.id)
-    return page(request, "task.html", task=view, done=request.query_params.get("done"))
+    trail = await run_in_threadpool(console.tasks.timeline, view.id, session.person.id)
+    # the audit trail without the answers themselves (they are the table above): who created, sent,
+    # reminded, summarized, closed or withdrew it, and when
+    steps = [e for e in trail if e.kind in TRAIL_KINDS]
+    return page(request, "task.html", task=view, steps=steps, done=request.query_params.get("done"))
 
 
 async def task_action(request: Request) -> Response:

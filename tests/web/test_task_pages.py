@@ -100,10 +100,23 @@ async def test_an_official_sends_a_task_from_the_console_and_follows_it(console_
         sheet = load_workbook(io.BytesIO(workbook.content)).active
         assert sheet.cell(1, 8).value == "户主" and sheet.max_row == len(rows) + 1
 
+        h.clock.advance(hours=2, minutes=1)  # a third of the way: the silent workers are reminded
+        assert h.services.due_work().run_once().other.get("task_reminder") == 1
         page = (await browser.get(f"/tasks/{task_id}")).text
         r = await browser.post(f"/tasks/{task_id}/close", data={"csrf": _csrf(page)})
         assert r.status_code == 303
-        assert "已结束" in (await browser.get(f"/tasks/{task_id}")).text
+        page = (await browser.get(f"/tasks/{task_id}")).text
+        assert "已结束" in page
+        trail = page.split('id="trail"')[1].split("</ol>")[0]  # the audit trail, answers left out
+        assert [w for w in ("起草", "发出", "提醒还没回复的联户员", "结束") if w in trail] == [
+            "起草",
+            "发出",
+            "提醒还没回复的联户员",
+            "结束",
+        ]
+        assert (
+            trail.count("陈志强") == 3 and "(6)" in trail
+        )  # the issuer's steps; all 6 still have open lines
         listing = (await browser.get("/tasks")).text
         assert f'href="/tasks/{task_id}"' in listing
 
