@@ -48,7 +48,7 @@ from bot.handlers import (
     visits,
     worker,
 )
-from bot.handlers.common import BotContext, Limits, lang_for, person_of
+from bot.handlers.common import BotContext, Limits, begin_update, lang_for, person_of, update_state
 from i18n import DEFAULT_LANGUAGE, UI_LANGUAGES, set_configured_labels, t
 from runtime.voice import TranscriptionPool, VoicePipeline
 from transcription.base import Transcriber
@@ -134,7 +134,20 @@ async def _error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> 
         person = await person_of(update, context)
     except Exception:
         person = None
-    text = t(lang_for(person, update), "err.generic")
+    state = update_state()
+    lang = lang_for(person, update)
+    if state.get("wrote"):
+        # what the user sent or pressed is already stored: "try again" would make them report twice
+        wrote = state["wrote"]
+        pressed = update.callback_query is not None
+        text = t(lang, "err.saved_case", case_id=wrote) if isinstance(wrote, int) and wrote is not True \
+            and not pressed else t(lang, "err.saved")
+        if state.get("replied") and isinstance(context.error, TelegramError):
+            return  # our answer was on its way when Telegram's connection failed: it very likely arrived
+    elif state.get("replied") and isinstance(context.error, TelegramError):
+        return  # the answer was being sent; another message would only confuse
+    else:
+        text = t(lang, "err.generic")
     try:
         if update.callback_query is not None:
             await update.callback_query.answer(text, show_alert=True)
@@ -142,6 +155,11 @@ async def _error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> 
             await update.effective_chat.send_message(text)
     except TelegramError as exc:
         log.info("could not tell the user about the error: %s", exc)
+
+
+async def _begin_update(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A fresh record of what this update has done (a committed write, a reply), read by the error handler."""
+    begin_update()
 
 
 async def _release_waiting(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -180,6 +198,7 @@ async def _private_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 def add_handlers(app: Application, dedupe: UpdateDeduplicator) -> None:
+    app.add_handler(TypeHandler(Update, _begin_update), group=-110)
     app.add_handler(TypeHandler(Update, dedupe.check), group=-100)
     app.add_handler(TypeHandler(Update, _release_waiting), group=-90)
     # Everything personal happens in the private chat only: a command in a group would bind the group's chat

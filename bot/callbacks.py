@@ -50,6 +50,7 @@ VERBS: dict[str, str | None] = {
     "sp": r"zh|bo",  # speech language (case id 0)
     "cnl": _ARG_NONE,  # cancel a pending prompt
     "back": _ARG_NONE,  # leave the category/urgency picker: restore the case buttons
+    "more": _ARG_NONE,  # an official's card: show every action (the card shows the most used ones)
     # tasks (the id slot holds the task id; bot/handlers/tasks.py)
     "tkn": r"[a-z][a-z0-9_]{0,19}",  # /task: start a draft from template <arg> ("own": write my own) (id 0)
     "tku": _INT,  # draft: tick / untick unit <arg> as a target

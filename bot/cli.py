@@ -141,6 +141,12 @@ def cmd_export_org(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_invite(ctx: Context, args: argparse.Namespace) -> int:
     person_id = ctx.person_id(args.person)
+    with ctx.db.session() as s:
+        bound = s.get(Person, person_id).telegram_user_id is not None  # type: ignore[union-attr]
+    if bound and not args.again:
+        ctx.print(f"{args.person} is already registered (their Telegram account is linked); a new code would only "
+                  "work from that same account. Use --again to make one anyway.")
+        return EXIT_OK
     invite = ctx.services.people_service.create_invite(person_id, created_by=None)  # the operator
     code = invite if isinstance(invite, str) else invite.code
     ctx.print(f"invite code for {args.person}: {code}")
@@ -327,6 +333,35 @@ def cmd_ledger(ctx: Context, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
+    """What an operator must fix before the first report (workflows.orgcheck): posts nobody reachable holds,
+    misplaced people, a broken tree, notices that failed for good. Exit 1 when something must be fixed."""
+    from sqlalchemy import func
+
+    from storage.models import Notification, NotificationStatus
+    from workflows.orgcheck import check_org, unregistered_workers
+
+    router = ctx.services.case_service.router
+    with ctx.db.session() as s:
+        findings = check_org(s, router)
+        workers = unregistered_workers(s)
+        failed = s.scalar(select(func.count()).select_from(Notification)
+                          .where(Notification.status == NotificationStatus.failed)) or 0
+    if not ctx.config.bot.token:
+        ctx.print("note    Telegram is off (no bot token): nobody is notified; set LIANHU_BOT_TOKEN to turn it on")
+    elif not router.skip_unreachable:
+        ctx.print("note    [routing] skip_unreachable = false: cases are given to officials who cannot be reached")
+    for f in findings:
+        ctx.print(f.line())
+    if workers:
+        ctx.print(f"note    {workers} liaison worker(s) have not registered yet (lianhu invite CODE)")
+    if failed:
+        ctx.print(f"PROBLEM {failed} notification(s) failed for good; the admins were told (see the outbox)")
+    problems = sum(f.problem for f in findings) + (1 if failed else 0)
+    ctx.print(f"{problems} problem(s)" if problems else "the org tree is ready: every post has someone reachable")
+    return EXIT_FAIL if problems else EXIT_OK
+
+
 def cmd_state_chart(ctx: Context, args: argparse.Namespace) -> int:
     from workflows.lifecycle import write_state_chart
 
@@ -418,12 +453,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", metavar="NAME")
     p.add_argument("--unit", metavar="UNIT_CODE", help="the key's area (create)")
     add("migrate", cmd_migrate, "bring the database schema up to date")
+    add("check", cmd_check, "list what must be fixed before the first report: posts nobody reachable holds, "
+        "misplaced people, notices that failed (exit 1 when there is something)")
     p = add("import-org", cmd_import_org, "import units.csv, people.csv, households.csv, members.csv (upsert by code)")
     p.add_argument("dir", nargs="?", metavar="DIR", help="folder with the CSV files (default: the sample county)")
     p = add("export-org", cmd_export_org, "export the org tree as units.csv, people.csv, households.csv, members.csv")
     p.add_argument("dir", metavar="DIR")
     p = add("invite", cmd_invite, "make an invite code (and deep link) for a person")
     p.add_argument("person", metavar="PERSON_CODE")
+    p.add_argument("--again", action="store_true", help="also for someone already registered")
     p = add("report", cmd_report, "file a report as a person, from the command line")
     p.add_argument("--from", dest="reporter", required=True, metavar="PERSON_CODE")
     p.add_argument("--language", choices=("zh", "bo"), default=None, help="language hint (default: the person's)")

@@ -46,7 +46,7 @@ from bot import keyboards as kb
 from bot import render
 from bot.conversation import subject as conversation_subject
 from bot.textsplit import MAX_CAPTION, clip, split_message, utf16_len
-from i18n import normalize, t
+from i18n import label, normalize, t
 from workflows.conversation import ConversationState
 from workflows.errors import DomainError
 from workflows.notifications import Kind
@@ -88,9 +88,9 @@ def as_delivery_error(exc: TelegramError) -> DeliveryError:
     if isinstance(exc, Forbidden):
         if is_blocked(exc):
             return DeliveryError(f"blocked: {exc.message}", waiting_for_user=True)
-        return DeliveryError(f"forbidden: {exc.message}", permanent=True)
+        return DeliveryError(f"forbidden: {exc.message}", permanent=True, recipient_gone=True)
     if isinstance(exc, BadRequest):
-        return DeliveryError(f"bad request: {exc.message}", permanent=True)
+        return DeliveryError(f"bad request: {exc.message}", permanent=True, recipient_gone=chat_gone(exc))
     if isinstance(exc, TimedOut):
         return DeliveryError(f"timed out: {exc.message}")
     if isinstance(exc, NetworkError):
@@ -143,20 +143,25 @@ class Notice:
         """A person ref from the payload (``owner``, ``by`` ...) as a name."""
         return _ref_name(self.payload.get(key), self.lang)
 
-    def keyboard(self, offer: tuple[str, ...]) -> InlineKeyboardMarkup | None:
-        """The reader's buttons for this case among ``offer`` (from what they may do now)."""
+    def keyboard(self, offer: tuple[str, ...], *, more: bool = False, open_card: bool = False
+                 ) -> InlineKeyboardMarkup | None:
+        """The reader's buttons for this case among ``offer`` (from what they may do now); ``more`` adds
+        "⋯ more" when they may do more than the offer shows."""
         cid = self.case_id
         if not cid:
             return None
         allowed = self.view.allowed_actions if self.view is not None else ()
         retry = bool(self.view and self.view.has_audio and self.view.transcript_status == "failed")
-        return kb.case_keyboard(self.lang, int(cid), allowed, offer, retry_transcription=retry)
+        return kb.case_keyboard(self.lang, int(cid), allowed, offer, retry_transcription=retry, more=more,
+                                open_card=open_card)
 
-    def card(self, header: str, offer: tuple[str, ...] = kb.OFFICIAL, *, audio: bool = True) -> Outgoing:
-        """An official's message: a header line, the case card, their buttons (and the recording)."""
+    def card(self, header: str, offer: tuple[str, ...] = kb.OFFICIAL_MAIN, *, audio: bool = True) -> Outgoing:
+        """An official's message: a header line, the case card, the most used buttons and "⋯ more" (and the
+        recording)."""
         view = self.view
         body = render.case_card(self.lang, view) if view is not None else render.payload_card(self.lang, self.payload)
-        return Outgoing(f"{header}\n{body}", self.keyboard(offer), with_audio=audio and bool(view and view.has_audio))
+        return Outgoing(f"{header}\n{body}", self.keyboard(offer, more=True),
+                        with_audio=audio and bool(view and view.has_audio))
 
 
 Renderer = Callable[[Notice], Outgoing]
@@ -204,20 +209,30 @@ def _case_reopened(n: Notice) -> Outgoing:
 
 @renders(Kind.reminder)
 def _reminder(n: Notice) -> Outgoing:
+    """One short line that points to the card (the owner already has it) instead of repeating it: which
+    case, where, what, and by when; buttons: pause reminders, the next step, "📄 case" to open the card."""
     p = n.payload
     due = render.local_time(p.get("due_at"))
+    view = n.view
+    where = (view.unit_name if view is not None else p.get("unit_name")) or ""
+    category = view.category if view is not None else p.get("category")
+    what = label(n.lang, "category", str(category or "other"))
     if p.get("overdue"):
-        header = n.t("n.reminder_overdue", case_id=n.case_id, due=due)
+        key = "n.reminder_line_overdue"
     elif p.get("stage") == "ack":
-        header = n.t("n.reminder_ack", case_id=n.case_id, due=due)
+        key = "n.reminder_line_ack"
     else:
-        header = n.t("n.reminder_resolve", case_id=n.case_id, due=due)
-    return n.card(header, kb.REMINDER, audio=False)
+        key = "n.reminder_line_resolve"
+    return Outgoing(n.t(key, case_id=n.case_id, where=where, what=what, due=due),
+                    n.keyboard(kb.REMINDER, open_card=True))
 
 
 @renders(Kind.case_escalated)
 def _case_escalated(n: Notice) -> Outgoing:
     p = n.payload
+    if n.for_reporter:  # plain words, once per case (the domain sends the reporter only the first move)
+        return Outgoing(n.t("n.case_escalated_reporter", case_id=n.case_id, to_owner=n.name("to_owner"),
+                            reason=render.reason_text(n.lang, p)))
     header = n.t("n.case_escalated", case_id=n.case_id, from_owner=n.name("from_owner"),
                  to_owner=n.name("to_owner"), reason=render.reason_text(n.lang, p))
     to_owner = p.get("to_owner") or {}
@@ -317,6 +332,20 @@ def _routing_failed(n: Notice) -> Outgoing:
 @renders(Kind.processing_failed)
 def _processing_failed(n: Notice) -> Outgoing:
     return Outgoing(n.t("n.processing_failed", case_id=n.case_id, error=clip(str(n.payload.get("error") or ""), 200)))
+
+
+@renders(Kind.official_unreachable)
+def _official_unreachable(n: Notice) -> Outgoing:
+    """To admins and the county centre, once per unreachable person: who, why, where the case went instead,
+    and what to do about it."""
+    p = n.payload
+    person = p.get("person") if isinstance(p.get("person"), Mapping) else {}
+    role = person.get("role") if isinstance(person, Mapping) else None
+    key = "n.official_unreachable_fallback" if p.get("fallback") else "n.official_unreachable"
+    return Outgoing(n.t(key, name=n.name("person"), role=label(n.lang, "role", str(role or "")),
+                        unit=p.get("unit_name") or "", why=label(n.lang, "unreachable", str(p.get("why") or "")),
+                        case_id=n.case_id if n.case_id is not None else "-", owner=n.name("owner"),
+                        code=p.get("code") or ""))
 
 
 def _unknown(n: Notice) -> Outgoing:

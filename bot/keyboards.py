@@ -17,7 +17,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.callbacks import pack
 from bot.textsplit import clip
-from i18n import LANGUAGE_NAMES, SPEECH_LANGUAGES, UI_LANGUAGES, label, t
+from i18n import LANGUAGE_NAMES, SPEECH_LANGUAGES, UI_LANGUAGES, label, plain_label, t
 from workflows.triage.base import DEFAULT_CATEGORIES, URGENCIES
 from workflows.views import HouseholdChoice
 
@@ -39,6 +39,9 @@ ACTION_BUTTONS: dict[str, tuple[tuple[str, str], ...]] = {
 
 # Which actions each kind of message offers.
 OFFICIAL = ("accept", "resolve", "escalate", "reassign", "assign", "reject", "mark_duplicate", "correct_triage")
+# What an official's card shows at first: the actions used most (the field run: accept, resolve, escalate,
+# and placing an unplaced case); the rest are one "⋯ more" tap away, so the card fits a phone screen.
+OFFICIAL_MAIN = ("accept", "resolve", "escalate", "assign")
 REMINDER = ("acknowledge_reminder", "accept", "resolve", "escalate")
 REPORTER_RECEIPT = ("add_details", "correct_triage")
 REPORTER_RESOLVED = ("confirm", "reopen")
@@ -53,7 +56,12 @@ def _rows(buttons: Sequence[InlineKeyboardButton], per_row: int = ROW) -> list[l
     return [list(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row)]
 
 
-def action_buttons(lang: str, case_id: int, allowed: Iterable[str], offer: Sequence[str]) -> list[InlineKeyboardButton]:
+#: Button labels in a herder's words, for what a liaison worker sees on their own case.
+PLAIN_LABELS = {"btn.change_category": "btn.change_category_plain", "btn.change_urgency": "btn.change_urgency_plain"}
+
+
+def action_buttons(lang: str, case_id: int, allowed: Iterable[str], offer: Sequence[str], *,
+                   plain: bool = False) -> list[InlineKeyboardButton]:
     allowed_set = set(allowed)
     seen: set[str] = set()
     out: list[InlineKeyboardButton] = []
@@ -64,6 +72,7 @@ def action_buttons(lang: str, case_id: int, allowed: Iterable[str], offer: Seque
             if verb in seen:  # "assign" and "reassign" share one button
                 continue
             seen.add(verb)
+            key = PLAIN_LABELS.get(key, key) if plain else key
             out.append(InlineKeyboardButton(t(lang, key), callback_data=pack(verb, case_id)))
     return out
 
@@ -76,14 +85,23 @@ def case_keyboard(
     *,
     retry_transcription: bool = False,
     refresh: bool = False,
+    more: bool = False,
+    open_card: bool = False,
+    plain: bool = False,
 ) -> InlineKeyboardMarkup | None:
-    """Buttons for one case message, or None when the viewer can do nothing here."""
+    """Buttons for one case message, or None when the viewer can do nothing here. ``more``: add "⋯ more"
+    when the viewer may do something the ``offer`` leaves out (it redraws the message with every action)."""
     allowed = tuple(allowed)
-    buttons = action_buttons(lang, case_id, allowed, offer)
+    plain = plain or offer in (REPORTER_RECEIPT, REPORTER_CARD, REPORTER_RESOLVED)  # the reporter's own case
+    buttons = action_buttons(lang, case_id, allowed, offer, plain=plain)
+    if more and action_buttons(lang, case_id, allowed, [a for a in OFFICIAL if a not in offer]):
+        buttons.append(InlineKeyboardButton(t(lang, "btn.more"), callback_data=pack("more", case_id)))
     if retry_transcription and HANDLER_MARKERS.intersection(allowed):
         buttons.append(InlineKeyboardButton(t(lang, "btn.retry"), callback_data=pack("rtr", case_id)))
     if refresh:
         buttons.append(InlineKeyboardButton(t(lang, "btn.refresh"), callback_data=pack("view", case_id)))
+    if open_card:  # a one-line reminder points to the card instead of repeating it
+        buttons.append(InlineKeyboardButton(t(lang, "btn.open_card"), callback_data=pack("view", case_id)))
     return InlineKeyboardMarkup(_rows(buttons)) if buttons else None
 
 
@@ -105,11 +123,14 @@ def with_households(lang: str, case_id: int, keyboard: InlineKeyboardMarkup | No
 
 
 def category_keyboard(
-    lang: str, case_id: int, current: str | None, categories: Sequence[str] = DEFAULT_CATEGORIES
+    lang: str, case_id: int, current: str | None, categories: Sequence[str] = DEFAULT_CATEGORIES, *,
+    plain: bool = False,
 ) -> InlineKeyboardMarkup:
-    """Every category the classifier knows (``CaseService.categories``: shipped + added in ``[triage]``)."""
+    """Every category the classifier knows (``CaseService.categories``: shipped + added in ``[triage]``);
+    ``plain``: in a herder's words (the reporter correcting their own case)."""
+    name = plain_label if plain else label
     buttons = [
-        InlineKeyboardButton(("• " if c == current else "") + clip(label(lang, "category", c), 30),
+        InlineKeyboardButton(("• " if c == current else "") + clip(name(lang, "category", c), 30),
                              callback_data=pack("scat", case_id, c))
         for c in categories
     ]
@@ -118,9 +139,10 @@ def category_keyboard(
     return InlineKeyboardMarkup(rows)
 
 
-def urgency_keyboard(lang: str, case_id: int, current: str | None) -> InlineKeyboardMarkup:
+def urgency_keyboard(lang: str, case_id: int, current: str | None, *, plain: bool = False) -> InlineKeyboardMarkup:
+    name = plain_label if plain else label
     buttons = [
-        InlineKeyboardButton(("• " if u == current else "") + label(lang, "urgency", u), callback_data=pack("surg", case_id, u))
+        InlineKeyboardButton(("• " if u == current else "") + name(lang, "urgency", u), callback_data=pack("surg", case_id, u))
         for u in URGENCIES
     ]
     return InlineKeyboardMarkup(

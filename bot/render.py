@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.textsplit import clip
-from i18n import event_text, label, t
+from i18n import event_text, label, plain_label, t
 from workflows.views import CaseView, TimelineEntry
 
 LOCAL_OFFSET = timedelta(hours=8)
@@ -46,6 +46,12 @@ def understood(lang: str, category: str | None, urgency: str | None) -> dict[str
     return {"category": label(lang, "category", category or "other"), "urgency": label(lang, "urgency", urgency or "general")}
 
 
+def understood_plain(lang: str, category: str | None, urgency: str | None) -> dict[str, str]:
+    """:func:`understood` in a herder's words (what a liaison worker reads)."""
+    return {"category": plain_label(lang, "category", category or "other"),
+            "urgency": plain_label(lang, "urgency", urgency or "general")}
+
+
 def _cues(view: CaseView) -> str:
     """The "why" line (:meth:`CaseView.why_words`: what decided the urgency, then the category)."""
     return "、".join(view.why_words())[:80]
@@ -55,7 +61,7 @@ def case_card(lang: str, view: CaseView, *, timeline: Sequence[TimelineEntry] = 
     """The case card: number and state, what it is, who, when, the text; optionally the timeline."""
     lines = [
         t(lang, "card.head", case_id=view.id, state=label(lang, "state", view.state)),
-        t(lang, "card.triage", **understood(lang, view.category, view.urgency)),
+        t(lang, "card.triage", **(understood if for_official else understood_plain)(lang, view.category, view.urgency)),
         t(lang, "card.owner", owner=_name(view.owner, lang)),
     ]
     if for_official:
@@ -71,7 +77,7 @@ def case_card(lang: str, view: CaseView, *, timeline: Sequence[TimelineEntry] = 
     if for_official and view.cues and _cues(view):
         lines.append(t(lang, "card.why", cues=_cues(view)))
     text = (view.text or "").strip()
-    lines.append("「" + clip(text, TEXT_IN_CARD) + "」" if text else t(lang, "card.no_text"))
+    lines.append("「" + clip(text, TEXT_IN_CARD) + "」" if text else no_text(lang, view.transcript_status))
     if view.resolution_note:
         lines.append(t(lang, "card.note", note=view.resolution_note))
     if timeline:
@@ -79,6 +85,14 @@ def case_card(lang: str, view: CaseView, *, timeline: Sequence[TimelineEntry] = 
         lines.append(t(lang, "card.timeline"))
         lines.extend(timeline_line(lang, e) for e in timeline)
     return "\n".join(lines)
+
+
+def no_text(lang: str, transcript_status: str | None) -> str:
+    """The card's text line when there is no text: still waiting for the transcript, or it failed (never
+    both "failed" and "waiting" on one card)."""
+    if transcript_status in ("failed", "empty"):
+        return t(lang, "card.voice_unrecognised")
+    return t(lang, "card.no_text")
 
 
 def payload_card(lang: str, p: Mapping[str, Any]) -> str:
@@ -89,7 +103,7 @@ def payload_card(lang: str, p: Mapping[str, Any]) -> str:
         t(lang, "card.owner", owner=_name(p.get("owner"), lang)),
     ]
     text = str(p.get("text") or "").strip()
-    lines.append("「" + clip(text, TEXT_IN_CARD) + "」" if text else t(lang, "card.no_text"))
+    lines.append("「" + clip(text, TEXT_IN_CARD) + "」" if text else no_text(lang, p.get("transcript_status")))
     return "\n".join(lines)
 
 
@@ -102,12 +116,14 @@ def timeline_line(lang: str, e: TimelineEntry) -> str:
 def list_line(lang: str, view: CaseView, *, viewer_id: int | None = None) -> str:
     """One line per case in /my, /cases, /overdue: number, urgency, category, state, who has it when that is
     not the viewer (a case escalated away, or someone else's in the area), a bit of the text."""
+    mine = viewer_id is not None and view.reporter.id == viewer_id  # a worker's /my: in a herder's words
+    name = plain_label if mine else label
     head = t(
         lang,
         "list.line",
         case_id=view.id,
-        urgency=label(lang, "urgency", view.urgency),
-        category=label(lang, "category", view.category),
+        urgency=name(lang, "urgency", view.urgency),
+        category=name(lang, "category", view.category),
         state=label(lang, "state", view.state),
         overdue=t(lang, "list.overdue_mark") if view.overdue else "",
     )
@@ -123,7 +139,7 @@ def reason_text(lang: str, payload: Mapping[str, Any]) -> str:
     reason = payload.get("reason")
     if note:
         return note
-    if reason in ("ack_overdue", "resolve_overdue", "triage_corrected"):
+    if reason in ("ack_overdue", "resolve_overdue", "triage_corrected", "owner_unreachable"):
         return t(lang, f"reason.{reason}")
     if reason == "manual":
         return t(lang, "reason.manual", by=_name(payload.get("by"), lang))
@@ -142,9 +158,22 @@ def report_receipt(lang: str, view: CaseView | None, payload: Mapping[str, Any],
         body = t(lang, "voice.failed", case_id=case_id, owner=owner)
     else:
         body = t(lang, "report.filed", case_id=case_id, text=clip(text, TEXT_IN_CARD), owner=owner,
-                 **understood(lang, category, urgency))
+                 **understood_plain(lang, category, urgency))
         if needs_review:
             body += "\n" + t(lang, "report.review_note")
+    resolve_due = view.resolve_due_at if view else payload.get("resolve_due_at")
+    ack_due = view.ack_due_at if view else payload.get("ack_due_at")
+    if (view is None or view.state in ("assigned", "accepted")) and resolve_due and ack_due:
+        body += "\n" + t(lang, "report.deadline", ack=local_time(ack_due), due=local_time(resolve_due))
     if urgency == "urgent":
-        body += "\n" + t(lang, "report.urgent_note")
+        body += "\n" + t(lang, "report.urgent_note", who=_alerted(lang, payload.get("alerted")))
     return body
+
+
+def _alerted(lang: str, alerted: Any) -> str:
+    """Who an urgent report reached at once besides the owner: the county centre, and by name the others
+    (the township commander), so the worker knows who was paged."""
+    people = [a for a in (alerted or []) if isinstance(a, Mapping)]
+    names = [f"{a.get('name')}（{label(lang, 'role', str(a.get('role') or ''))}）" for a in people
+             if a.get("role") != "governance_operator"]
+    return "、".join([t(lang, "report.centre"), *names])

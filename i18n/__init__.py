@@ -128,5 +128,24 @@ def event_text(lang: str | None, kind: str, data: Mapping[str, object] | None, n
         prefix = "new_" if kind == "triage_corrected" else ""
         params["category"] = label(lang, "category", str(data.get(prefix + "category") or "other"))
         params["urgency"] = label(lang, "urgency", str(data.get(prefix + "urgency") or "general"))
+    if kind == "skipped_unreachable":  # who was passed over, and why, in the reader's words
+        skipped = data.get("skipped") or []
+        params["names"] = "、".join(
+            f"{x.get('name')}（{label(lang, 'unreachable', str(x.get('why') or ''))}）"
+            for x in skipped if isinstance(x, Mapping) and not x.get("fallback")
+        ) or str(data.get("names") or "")
+        params["owner"] = data.get("owner_name") or ""
+    if kind == "unreachable_stays":
+        params["owner"] = data.get("owner_name") or ""
+        params["why"] = label(lang, "unreachable", str(data.get("why") or ""))
     key = f"event.{kind}"
     return t(lang, key if has(key) else "event.other", **params).rstrip("：: ")
+
+
+def plain_label(lang: str | None, group: str, value: str | None) -> str:
+    """A category or urgency in the words a herder uses (``plain.<group>.<value>``: 「问政策」 rather than
+    政策咨询, 「很急」 rather than 紧急), for what liaison workers read; a label from config still wins, and a
+    value without plain words falls back to :func:`label`."""
+    if value and (group, value) not in _CONFIGURED and has(f"plain.{group}.{value}"):
+        return t(lang, f"plain.{group}.{value}")
+    return label(lang, group, value)

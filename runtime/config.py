@@ -52,6 +52,9 @@ DEFAULT_DEPARTMENT_FOR_CATEGORY: dict[str, str] = {
 DEFAULT_ROUTING: dict[str, Any] = {
     "department_for_category": DEFAULT_DEPARTMENT_FOR_CATEGORY,
     "reporter_open_case_window": "30m",
+    # pass over officials a notice cannot reach (never registered, blocked the bot, account gone):
+    # "auto" = when a bot token is configured (Telegram is how officials hear about cases), or true / false
+    "skip_unreachable": "auto",
 }
 
 
@@ -467,7 +470,11 @@ def _routing(table: Any, categories: tuple[str, ...]) -> dict[str, Any]:
         parse_duration(window)
     except ValueError:
         raise ConfigError(f"routing.reporter_open_case_window: {window!r} is not {DURATION_HINT}") from None
-    return {"department_for_category": dict(mapping), "reporter_open_case_window": window}
+    skip = routing.get("skip_unreachable", "auto")
+    if skip not in ("auto", True, False):
+        raise ConfigError(f'routing.skip_unreachable: expected "auto", true or false, got {skip!r}')
+    return {"department_for_category": dict(mapping), "reporter_open_case_window": window,
+            "skip_unreachable": skip}
 
 
 # ------------------------------------------------------------------------------------------ loading

@@ -93,6 +93,22 @@ class _Bot:
             await self.app.post_shutdown(self.app)
 
 
+def log_org_check(services: Any) -> int:
+    """At start-up, one warning per post nobody reachable holds (and other org mistakes), so an operator sees
+    them in the journal before the first report; ``lianhu check`` prints the same list."""
+    from workflows.orgcheck import check_org
+
+    try:
+        with services.db.session() as s:
+            findings = check_org(s, services.case_service.router)
+    except Exception:  # noqa: BLE001 - a check must never stop the service from starting
+        log.exception("the org-tree check failed")
+        return 0
+    for f in findings:
+        log.warning("org tree: %s", f.line())
+    return len(findings)
+
+
 def console_for(config: Config, services: Any, *, kick: Any = None, submit_voice: Any = None,
                 telegram_on: bool = False) -> Any:
     from web.console import Console
@@ -116,6 +132,7 @@ async def serve(config: Config, services: Any, transcribers: Any, *, stop: async
         part = Engine(config, services, transcribers)
         console = console_for(config, services, submit_voice=part.pipeline.submit)
         print(TELEGRAM_OFF, file=out, flush=True)
+    log_org_check(services)
     await part.start()
     server = task = None
     try:

@@ -144,6 +144,15 @@ class TranscriptionPool:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+def download_error(exc: BaseException) -> str:
+    """A download failure in words an operator reads right: PTB reports Telegram's 404 for a file (gone from
+    its servers, or never there) as ``InvalidToken: Not Found``, which reads like a wrong bot token."""
+    text = str(exc)
+    if type(exc).__name__ == "InvalidToken" and "not found" in text.lower():
+        return "file_not_found: Telegram no longer has this file (404); the bot token is fine"
+    return f"{type(exc).__name__}: {text}"
+
+
 class VoicePipeline:
     """Runs transcriptions for stored voice cases and feeds the results to the domain."""
 
@@ -352,7 +361,7 @@ class VoicePipeline:
             view = await asyncio.to_thread(
                 self.cases.transcription_failed,
                 case_id,
-                f"download_failed: {type(exc).__name__}: {exc}",
+                f"download_failed: {download_error(exc)}",
                 retryable=True,
             )
             self.kick()

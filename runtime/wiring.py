@@ -68,6 +68,16 @@ def build_policies(config: Config) -> Policies:
         raise ConfigError(f"policy.{exc}") from None
 
 
+def routing_for(config: Config) -> dict[str, Any]:
+    """``[routing]`` with ``skip_unreachable = "auto"`` settled: on when Telegram is on (a bot token), since
+    then a chat is how an official hears about a case; off for the engine alone (CLI, console), where nobody
+    has a chat and passing over everyone would send every case to the top."""
+    routing = dict(config.routing)
+    skip = routing.get("skip_unreachable", "auto")
+    routing["skip_unreachable"] = bool(config.bot.token) if skip == "auto" else bool(skip)
+    return routing
+
+
 def build_services(config: Config, *, clock: Clock | None = None, db: Database | None = None) -> Services:
     """Everything the CLI and the bot need. ``db`` defaults to :func:`open_database` (migrated)."""
     from workflows.cases import CaseService
@@ -80,7 +90,7 @@ def build_services(config: Config, *, clock: Clock | None = None, db: Database |
     db = db or open_database(config)
     policies = build_policies(config)
     classifier = default_classifier(config.triage)
-    case_service = CaseService(db, clock, classifier, policies, config.routing)
+    case_service = CaseService(db, clock, classifier, policies, routing_for(config))
     people_service = PeopleService(db, clock)
     visit_service = VisitService(db, clock, case_service.router, config.visits)
     case_service.life_event_listeners.append(visit_service.case_triaged)  # the six must-visits

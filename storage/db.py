@@ -14,6 +14,10 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage import text as _text
+
+_text.install()  # any string a user sends is storable on both databases (storage/text.py)
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 0x6C69616E6875  # "lianhu": PostgreSQL advisory lock held while migrating
 

@@ -127,6 +127,10 @@ class Person(Base):
     ui_language: Mapped[str | None] = mapped_column(String(8))  # zh | bo | en; None = unit default
     speech_language: Mapped[str | None] = mapped_column(String(8))  # zh | bo; None = unit default
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set by the outbox when Telegram says a notice cannot arrive (blocked the bot, account gone); cleared when
+    # the person writes to the bot or registers again. Routing passes over such people (workflows.routing).
+    unreachable_since: Mapped[datetime | None] = mapped_column(DateTime)
+    unreachable_reason: Mapped[str | None] = mapped_column(String(32))  # blocked | gone
 
     unit: Mapped[Unit] = relationship()
 

@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -261,6 +262,12 @@ def import_org(
 
     for row in unit_rows:
         _check_unit_place(row, levels, parents, problems)
+    _check_changed_levels(unit_rows, db_units, db_people, levels, parents, {r.get("code") for r in people_rows},
+                          problems)
+    _check_lengths(unit_rows, UNIT_LENGTHS, problems)
+    _check_lengths(people_rows, PEOPLE_LENGTHS, problems)
+    _check_lengths(household_rows, HOUSEHOLD_LENGTHS, problems)
+    _check_lengths(member_rows, MEMBER_LENGTHS, problems)
 
     roles: dict[str, str | None] = {c: p.role.value for c, p in db_people.items()}
     for row in people_rows:
@@ -332,6 +339,71 @@ def _check_unit_place(
             f"{row.where('parent_code')}: a {level} cannot sit under {parent} (a {parent_level}); "
             f"it needs {want} (county > township > village > grid)"
         )
+
+
+def _column_length(column: Any) -> int | None:
+    return getattr(column.type, "length", None)
+
+
+#: CSV column -> the length of the database column it is stored in. PostgreSQL refuses a longer value with a
+#: bare "value too long" (SQLite stores it), so the import checks it first, on both databases alike.
+UNIT_LENGTHS = {c: _column_length(Unit.__table__.c[c]) for c in ("code", "name", "name_bo")}
+PEOPLE_LENGTHS = {c: _column_length(Person.__table__.c[c]) for c in ("code", "name", "department", "phone")}
+HOUSEHOLD_LENGTHS = {c: _column_length(Household.__table__.c[c]) for c in ("code", "head_name", "phone")}
+MEMBER_LENGTHS = {"name": _column_length(HouseholdMember.__table__.c["name"])}
+
+
+def _check_lengths(rows: list[_Row], lengths: dict[str, int | None], problems: list[str]) -> None:
+    for row in rows:
+        for column, limit in lengths.items():
+            value = row.get(column)
+            if limit is not None and value is not None and len(value) > limit:
+                problems.append(f"{row.where(column)}: {len(value)} characters, at most {limit} fit "
+                                f"({value[:20]}…)")
+
+
+def _check_changed_levels(
+    unit_rows: list[_Row], db_units: dict[str, Unit], db_people: dict[str, Person], levels: dict[str, str | None],
+    parents: dict[str, str | None], people_in_file: set[str | None], problems: list[str],
+) -> None:
+    """A unit whose level (or parent) the file changes must still fit the units and people already in the
+    database that the file does not move: a village turned township would leave its grids under a township
+    and its grid leader in a township, and the next report would route to the county. Reported at the row and
+    column that caused it, with what breaks, before anything is written."""
+    child_codes: dict[str, list[str]] = {}
+    for code, parent in parents.items():
+        if parent is not None:
+            child_codes.setdefault(parent, []).append(code)
+    order = [lv.value for lv in LEVEL_ORDER]
+    in_file = {r.get("code") for r in unit_rows}  # children in the file are checked at their own row
+    for row in unit_rows:
+        code = row.get("code") or ""
+        old = db_units.get(code)
+        level = levels.get(code)
+        if old is None or level is None or level == old.level.value:
+            continue
+        depth = order.index(level)
+        want_child = order[depth + 1] if depth + 1 < len(order) else None
+        broken = [c for c in sorted(child_codes.get(code, [])) if c not in in_file and levels.get(c) is not None
+                  and levels.get(c) != want_child]
+        if broken:
+            problems.append(
+                f"{row.where('level')}: {code} would become a {level} ({old.level.value} now), but "
+                f"{', '.join(f'{c} (a {levels[c]})' for c in broken[:5])}{' …' if len(broken) > 5 else ''} "
+                f"sit(s) under it and cannot sit under a {level}; move or change them in the same import"
+            )
+        misplaced = [
+            p for p in db_people.values()
+            if p.unit is not None and p.unit.code == code and p.code not in people_in_file
+            and UnitLevel(level) not in ROLE_LEVELS[p.role]
+        ]
+        if misplaced:
+            names = ", ".join(f"{p.code} {p.name} ({p.role.value})" for p in misplaced[:5])
+            problems.append(
+                f"{row.where('level')}: {code} would become a {level}, but {names}"
+                f"{' …' if len(misplaced) > 5 else ''} cannot belong to a {level}; routing would pass them "
+                "over — move them in people.csv in the same import"
+            )
 
 
 def _check_person(row: _Row, levels: dict[str, str | None], problems: list[str]) -> None:

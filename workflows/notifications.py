@@ -27,6 +27,9 @@ Kinds and recipients:
   ``blocked: true`` (``permanent: false``, ``retry_until``) once when a recipient's block first holds one up.
 - ``routing_failed`` → admins: a case could not be triaged/routed; it is stored in ``reported``.
 - ``processing_failed`` → admins: the scheduler could not process a due case (one notice per due instant).
+- ``official_unreachable`` → admins and the county centre, once per person and spell: routing or escalation
+  passed over ``person`` (``why``: not_registered | inactive | blocked | gone; ``owner``: who got the case
+  instead; ``fallback``: nobody reachable was left, the case went to them anyway).
 
 Tasks and visits (``case_id`` None or the source case; ``task_id`` / ``visit_id`` in the payload; the renderer
 reads the task sheet or the visit as the recipient sees it *now*):
@@ -74,6 +77,7 @@ class Kind(enum.StrEnum):
     delivery_failed = "delivery_failed"
     routing_failed = "routing_failed"
     processing_failed = "processing_failed"
+    official_unreachable = "official_unreachable"
     task_assigned = "task_assigned"
     task_reminder = "task_reminder"
     task_summary = "task_summary"

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from storage.db import Database
 from storage.models import Notification, NotificationStatus, Person, Unit
 from workflows.ports import Clock, DeliveryError, DeliveryPort
-from workflows.routing import active_admins
+from workflows.routing import active_admins, unreachable_dedupe_key, unreachable_marker
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +92,33 @@ def release_for_recipient(session: Session, recipient_id: int, now: datetime) ->
     return result.rowcount or 0
 
 
+def mark_unreachable(session: Session, person_id: int, reason: str, now: datetime) -> None:
+    """Telegram said a notice cannot reach this person (``blocked`` the bot, account or chat ``gone``): routing
+    passes over them from now on (:func:`workflows.routing.unreachable_why`) and the scheduler moves the cases
+    waiting on them. The first instant is kept: one spell, one notice to the admins."""
+    person = session.get(Person, person_id)
+    if person is None:
+        return
+    if person.unreachable_since is None or person.unreachable_reason != reason:
+        person.unreachable_since = person.unreachable_since or now
+        person.unreachable_reason = reason
+        log.warning("person %s (%s) is unreachable on Telegram: %s", person.id, person.name, reason)
+
+
 def release_waiting_for_user(session: Session, telegram_user_id: int, now: datetime) -> int:
     """The person behind ``telegram_user_id`` wrote to the bot (so they no longer block it): make their
-    notifications that waited for that due now. Cheap enough to call on every incoming update."""
-    person_id = session.scalar(select(Person.id).where(Person.telegram_user_id == telegram_user_id))
-    if person_id is None:
+    notifications that waited for that due now, and count them reachable again. Cheap enough to call on every
+    incoming update (one indexed read; writes only when something waited)."""
+    row = session.execute(
+        select(Person.id, Person.unreachable_since).where(Person.telegram_user_id == telegram_user_id)
+    ).first()
+    if row is None:
         return 0
+    person_id, since = row
+    if since is not None:
+        session.execute(update(Person).where(Person.id == person_id)
+                        .values(unreachable_since=None, unreachable_reason=None)
+                        .execution_options(synchronize_session=False))
     result = session.execute(
         update(Notification)
         .where(
@@ -168,7 +189,8 @@ class OutboxDispatcher:
                 ref = await self.port.deliver(item)
             except DeliveryError as exc:
                 await asyncio.to_thread(self._failed, item, str(exc), exc.permanent, exc.retry_after,
-                                        progress=exc.progress, waiting_for_user=exc.waiting_for_user)
+                                        progress=exc.progress, waiting_for_user=exc.waiting_for_user,
+                                        recipient_gone=getattr(exc, "recipient_gone", False))
             except Exception as exc:  # a renderer bug must not stall the outbox; retried, then reported
                 log.exception("delivering notification %s (%s) crashed", item.id, item.kind)
                 await asyncio.to_thread(self._failed, item, f"{type(exc).__name__}: {exc}", False, None)
@@ -256,12 +278,15 @@ class OutboxDispatcher:
         return min(self.backoff_max, self.backoff_base * factor)
 
     def _failed(self, item: OutboxItem, error: str, permanent: bool, retry_after: float | None, *,
-                progress: dict[str, Any] | None = None, waiting_for_user: bool = False) -> None:
+                progress: dict[str, Any] | None = None, waiting_for_user: bool = False,
+                recipient_gone: bool = False) -> None:
         now = self.clock.now()
         with self.db.session() as s:
             n = s.get(Notification, item.id)
             if n is None:  # pragma: no cover - deleted underneath us
                 return
+            if recipient_gone:
+                mark_unreachable(s, n.recipient_id, "gone", now)
             if progress is not None:  # parts already sent: the retry sends only the rest
                 n.payload = {**(n.payload or {}), PROGRESS_KEY: progress}
             if waiting_for_user and not permanent:
@@ -294,6 +319,7 @@ class OutboxDispatcher:
     def _blocked(self, s: Session, n: Notification, now: datetime, error: str) -> None:
         """The recipient blocked the bot: wait for them (long steps, attempts not spent), tell admins once."""
         first = not (n.last_error or "").startswith(BLOCKED_PREFIX)
+        mark_unreachable(s, n.recipient_id, "blocked", now)
         n.attempts = max(0, n.attempts - 1)
         n.last_error = (BLOCKED_PREFIX + error)[:2000]
         if now - n.created_at >= self.blocked_give_up:
@@ -339,15 +365,18 @@ class OutboxDispatcher:
         if blocked:
             payload["blocked"] = True
             payload["retry_until"] = (n.created_at + self.blocked_give_up).isoformat()
+        marker = unreachable_marker(recipient) if (blocked and recipient is not None) else None
         for admin in active_admins(s):
             if blocked and admin.id == n.recipient_id:  # they blocked the bot: a notice to them cannot arrive
                 continue
+            key = (unreachable_dedupe_key(n.recipient_id, marker, admin.id) if marker is not None
+                   else f"{DELIVERY_FAILED}:{n.id}:{admin.id}")  # one notice per blocked person and spell
             enqueue(
                 s,
                 recipient_id=admin.id,
                 kind=DELIVERY_FAILED,
                 case_id=n.case_id,
                 payload=payload,
-                dedupe_key=f"{DELIVERY_FAILED}:{'blocked:' if blocked else ''}{n.id}:{admin.id}",
+                dedupe_key=key,
                 now=now,
             )

@@ -166,6 +166,7 @@ class PeopleService:
                 invite.used_at = now  # the row already says so; keep the loaded object in step
                 person.telegram_user_id = telegram_user_id
                 person.telegram_chat_id = chat_id
+                person.unreachable_since = person.unreachable_reason = None  # a new chat: reachable again
                 s.flush()
                 release_for_recipient(s, person.id, now)  # notifications that waited for a chat go out now
                 return person_view(s, person)

@@ -30,11 +30,20 @@ class DeadlinePolicy:
     remind_every: timedelta | None = None  # repeat reminders while not accepted
     remind_before_resolve: timedelta | None = None  # one reminder this long before the resolve deadline
     autoclose_after: timedelta = timedelta(days=3)  # quiet period after "resolved" before auto-closing
+    # "收到" on a reminder pauses that owner's reminders this long (PagerDuty's acknowledgement timeout); the
+    # accept and resolve deadlines still hold, so an acknowledged case that nobody accepts still escalates
+    ack_pause: timedelta | None = None
 
     @property
     def overdue_interval(self) -> timedelta:
         """How often an overdue case with nobody above its owner is re-reminded (never more than daily)."""
         return self.remind_every or DAY
+
+    @property
+    def pause_after_ack(self) -> timedelta:
+        """How long an acknowledgement silences reminders (a case copied before ``ack_pause`` existed: two
+        reminder intervals)."""
+        return self.ack_pause or 2 * self.overdue_interval
 
     def to_json(self) -> dict[str, int | None]:
         return {
@@ -52,13 +61,16 @@ class DeadlinePolicy:
 
 DEFAULT_POLICIES: dict[str, DeadlinePolicy] = {
     "urgent": DeadlinePolicy(
-        ack_within=timedelta(minutes=30), resolve_within=timedelta(hours=24), remind_every=timedelta(minutes=30)
+        ack_within=timedelta(minutes=30), resolve_within=timedelta(hours=24), remind_every=timedelta(minutes=30),
+        ack_pause=timedelta(hours=1),
     ),
     "priority": DeadlinePolicy(
-        ack_within=timedelta(hours=4), resolve_within=timedelta(days=3), remind_every=timedelta(hours=4)
+        ack_within=timedelta(hours=4), resolve_within=timedelta(days=3), remind_every=timedelta(hours=4),
+        ack_pause=timedelta(hours=8),
     ),
     "general": DeadlinePolicy(
-        ack_within=timedelta(hours=24), resolve_within=timedelta(days=7), remind_before_resolve=timedelta(days=1)
+        ack_within=timedelta(hours=24), resolve_within=timedelta(days=7), remind_before_resolve=timedelta(days=1),
+        ack_pause=timedelta(days=1),
     ),
 }
 
@@ -89,7 +101,7 @@ class Policies:
             raise ValueError(f"unknown urgency in deadline policy: {', '.join(sorted(unknown))}")
         result: dict[str, DeadlinePolicy] = {}
         names = {f.name for f in fields(DeadlinePolicy)}
-        optional = {"remind_every", "remind_before_resolve"}
+        optional = {"remind_every", "remind_before_resolve", "ack_pause"}
         for urgency in URGENCY_ORDER:
             section = dict(config.get(urgency) or {})
             bad = set(section) - names
@@ -162,3 +174,14 @@ def next_wakeup(
     if overdue:
         candidates.append(now + policy.overdue_interval)
     return min(candidates) if candidates else None
+
+
+def wakeup_after_ack(
+    policy: DeadlinePolicy, now: datetime, *, accepted: bool, ack_due: datetime | None, resolve_due: datetime | None
+) -> tuple[datetime, datetime | None]:
+    """An owner acknowledged a reminder: no reminder until ``now + pause_after_ack``, but a deadline that has
+    not passed yet still wakes the case (the accept deadline while not accepted, the resolve deadline), so an
+    acknowledged case that nobody accepts still escalates. Returns (paused_until, next wake-up)."""
+    until = now + policy.pause_after_ack
+    deadlines = [d for d in ((None if accepted else ack_due), resolve_due) if d is not None and d > now]
+    return until, min([until, *deadlines])

@@ -51,8 +51,11 @@ class DeliveryError(Exception):
     sent twice."""
 
     def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None,
-                 waiting_for_user: bool = False, progress: dict | None = None) -> None:
+                 waiting_for_user: bool = False, progress: dict | None = None, recipient_gone: bool = False) -> None:
         super().__init__(message)
+        # the recipient's account or chat no longer exists (Telegram: user deactivated, chat not found): the
+        # outbox marks the person unreachable, so routing passes over them until they register again
+        self.recipient_gone = recipient_gone
         self.permanent = permanent
         self.retry_after = retry_after
         self.waiting_for_user = waiting_for_user

@@ -5,6 +5,13 @@ often vacant. Walking up from the reporter's unit (grid → village → township
 active person with the responsible role at each level means a vacancy never drops a case: it lands one level
 higher. Only when even the county commander is missing is routing impossible (:class:`RoutingError`); the
 caller then keeps the case in ``reported`` and tells the admins.
+
+Why reachability counts too (``Router.skip_unreachable``, on whenever Telegram is the channel): an official who
+never registered, whose Telegram account is gone or who blocked the bot cannot hear about a case. A case given
+to them waits for nothing but its deadline (30 minutes for an urgent one). So the walk takes the first *reachable*
+holder at each level and notes everyone it skipped and why (:class:`Skipped`); the case engine writes that to the
+timeline and tells the admins and the county centre once per person. Only when nobody reachable is left does
+the case go to the first active holder anyway, so it still has a named owner, and the admins are told.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import Case, Person, Role, Unit, UnitLevel
@@ -76,11 +83,70 @@ def active_admins(session: Session) -> list[Person]:
     )
 
 
-def _first_person(session: Session, role: Role, unit_id: int, department: str | None = None) -> Person | None:
+def unreachable_why(person: Person) -> str | None:
+    """Why a notice to ``person`` cannot arrive now, or ``None`` when it can: ``not_registered`` (no Telegram
+    chat bound yet), ``inactive`` (switched off in the org tree), or what Telegram said (``blocked`` — blocked
+    the bot, ``gone`` — account deleted or chat not found), recorded by the outbox in
+    ``Person.unreachable_reason`` until the person writes to the bot again."""
+    if not person.active:
+        return "inactive"
+    if person.telegram_chat_id is None:
+        return "not_registered"
+    if person.unreachable_since is not None:
+        return person.unreachable_reason or "blocked"
+    return None
+
+
+def unreachable_marker(person: Person) -> str:
+    """One spell of being unreachable: the admins hear once per marker (someone who blocks the bot again next
+    month is reported again; one who never registered, once)."""
+    why = unreachable_why(person) or "reachable"
+    if why in ("blocked", "gone") and person.unreachable_since is not None:
+        return f"{why}@{person.unreachable_since.isoformat(timespec='seconds')}"
+    return why
+
+
+def unreachable_dedupe_key(person_id: int, marker: str, recipient_id: int) -> str:
+    """The one outbox key per (unreachable person, spell, recipient): shared by the outbox's "blocked the
+    bot" notice and the case engine's "cases skip them" notice, so an admin gets one of the two, not both."""
+    return f"unreachable:{person_id}:{marker}:{recipient_id}"
+
+
+def reachable_clause() -> ColumnElement[bool]:
+    """SQL form of ``unreachable_why(p) is None`` (for the scheduler's and ``lianhu check``'s queries)."""
+    return and_(Person.active.is_(True), Person.telegram_chat_id.is_not(None), Person.unreachable_since.is_(None))
+
+
+def unreachable_clause() -> ColumnElement[bool]:
+    return or_(Person.active.is_not(True), Person.telegram_chat_id.is_(None), Person.unreachable_since.is_not(None))
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An official the walk passed over because a notice could not reach them (``why``: see
+    :func:`unreachable_why`). ``fallback``: nobody reachable was left, so the case went to them anyway."""
+
+    person_id: int
+    name: str
+    role: str
+    why: str
+    fallback: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.person_id, "name": self.name, "role": self.role, "why": self.why,
+                "fallback": self.fallback}
+
+
+def _holders(session: Session, role: Role, unit_id: int, department: str | None = None) -> list[Person]:
     q = select(Person).where(Person.role == role, Person.unit_id == unit_id, Person.active.is_(True))
     if department is not None:
         q = q.where(Person.department == department)
-    return session.scalars(q.order_by(Person.id).limit(1)).first()
+    return list(session.scalars(q.order_by(Person.id)))
+
+
+def _first_person(session: Session, role: Role, unit_id: int, department: str | None = None) -> Person | None:
+    people = _holders(session, role, unit_id, department)
+    return people[0] if people else None
 
 
 @dataclass(frozen=True)
@@ -89,55 +155,95 @@ class Router:
     a county-level ``department_contact`` (e.g. ``{"medical": "health"}``)."""
 
     department_for_category: Mapping[str, str] = field(default_factory=dict)
+    # Pass over officials a notice cannot reach (see the module docstring). Off for the engine without
+    # Telegram (the CLI, the console alone), where nobody has a chat and every case would go to the top.
+    skip_unreachable: bool = False
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | Router | None) -> Router:
         if isinstance(config, Router):
             return config
         config = config or {}
-        return cls(department_for_category=dict(config.get("department_for_category") or {}))
+        return cls(department_for_category=dict(config.get("department_for_category") or {}),
+                   skip_unreachable=bool(config.get("skip_unreachable", False)))
+
+    def _pick(self, people: list[Person], skipped: list[Skipped] | None) -> Person | None:
+        """The first reachable of ``people`` (the first at all without ``skip_unreachable``); the others
+        passed over are appended to ``skipped``."""
+        for person in people:
+            why = unreachable_why(person) if self.skip_unreachable else None
+            if why is None:
+                return person
+            if skipped is not None:
+                skipped.append(Skipped(person.id, person.name, person.role.value, why))
+        return None
+
+    def _walk(self, people_per_level: list[list[Person]], skipped: list[Skipped] | None) -> Person | None:
+        """The first reachable person level by level; when nobody is reachable, the first holder at all
+        (marked ``fallback`` in ``skipped``) so the case still has a named owner."""
+        for people in people_per_level:
+            person = self._pick(people, skipped)
+            if person is not None:
+                return person
+        first = next((p for people in people_per_level for p in people), None)
+        if first is not None and skipped is not None:
+            skipped[:] = [x for x in skipped if x.person_id != first.id]
+            skipped.append(Skipped(first.id, first.name, first.role.value, unreachable_why(first) or "", True))
+        return first
 
     def department_for(self, category: str | None) -> str | None:
         return self.department_for_category.get(category or "")
 
     # -- owners ---------------------------------------------------------------------------------------------
 
-    def owner_for(self, session: Session, unit_id: int, category: str | None) -> Person:
+    def owner_for(self, session: Session, unit_id: int, category: str | None,
+                  skipped: list[Skipped] | None = None) -> Person:
         """The department contact for the category if one exists in the county; otherwise the nearest
-        responsible official above ``unit_id`` (vacancies skip up). :class:`RoutingError` if nobody."""
+        responsible official above ``unit_id`` (vacancies and unreachable people skip up, appended to
+        ``skipped``). :class:`RoutingError` if nobody holds any of the posts."""
         chain = ancestors(session, unit_id)
         department = self.department_for(category)
         county = next((u for u in chain if u.level == UnitLevel.county), None)
+        levels: list[list[Person]] = []
         if department and county is not None:
-            contact = _first_person(session, Role.department_contact, county.id, department)
-            if contact is not None:
-                return contact
+            levels.append(_holders(session, Role.department_contact, county.id, department))
         for unit in chain:
             role = OWNER_ROLE_AT_LEVEL.get(unit.level)
-            if role is None:
-                continue
-            person = _first_person(session, role, unit.id)
-            if person is not None:
-                return person
+            if role is not None:
+                levels.append(_holders(session, role, unit.id))
+        person = self._walk(levels, skipped)
+        if person is not None:
+            return person
         raise RoutingError(
             "nobody can own this case: no active grid leader, township commander or county commander above "
             f"unit {unit_id}",
             params={"unit_id": unit_id},
         )
 
-    def escalation_target(self, session: Session, case: Case) -> Person | None:
+    def escalation_target(self, session: Session, case: Case, skipped: list[Skipped] | None = None) -> Person | None:
         """The next official up from the current owner, or ``None`` at the top (keep reminding there).
-        grid leader → township commander → county commander; department contact → county commander."""
+        grid leader → township commander → county commander; department contact → county commander.
+        Unreachable people are passed over (appended to ``skipped``); when nobody above is reachable, the
+        next holder up anyway (a reachable owner is never handed to an unreachable one: ``None`` then)."""
         owner = case.owner
         rank = CHAIN_RANK.get(owner.role, 0) if owner is not None else 0
+        levels: list[list[Person]] = []
         for unit in ancestors(session, case.unit_id):
             role = OWNER_ROLE_AT_LEVEL.get(unit.level)
             if role is None or role not in CHAIN_ROLES or CHAIN_RANK[role] <= rank:
                 continue
-            person = _first_person(session, role, unit.id)
-            if person is not None and (owner is None or person.id != owner.id):
-                return person
-        return None
+            people = [p for p in _holders(session, role, unit.id) if owner is None or p.id != owner.id]
+            if people:
+                levels.append(people)
+        found: list[Skipped] = []
+        person = self._walk(levels, found)
+        if person is not None and found and found[-1].fallback and owner is not None \
+                and self.skip_unreachable and unreachable_why(owner) is None:
+            person = None  # moving a case from someone who can hear to someone who cannot helps nobody
+            found = [x for x in found if not x.fallback]
+        if skipped is not None:
+            skipped.extend(found)
+        return person
 
     # -- urgent alert ---------------------------------------------------------------------------------------
 

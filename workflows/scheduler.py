@@ -109,6 +109,16 @@ class DueWork:
         for case_id in self.service.routing_stalled():
             self.service.retry_routing(case_id)
             summary.rerouted += 1
+        for case_id in self.service.waiting_on_unreachable():
+            # an owner who became unreachable (blocked the bot, account gone, switched off) is passed over
+            # now, not at the accept deadline
+            try:
+                if self.service.move_from_unreachable(case_id) == "escalated":
+                    summary.escalations += 1
+            except ConcurrentUpdate:
+                summary.skipped += 1
+            except Exception:  # noqa: BLE001 - one bad case must not stop the others
+                log.exception("moving case %s from an unreachable owner failed", case_id)
         for case_id in self.due_case_ids(now):
             try:
                 outcome = self.service.process_due(case_id)

@@ -22,7 +22,7 @@ from telegram.ext import ContextTypes
 
 from bot.callbacks import BadCallback, Callback, parse
 from bot.handlers import language, officials, reporting, tasks, visits, worker
-from bot.handlers.cards import card_keyboard, stale
+from bot.handlers.cards import card_keyboard, handed_away, stale
 from bot.handlers.common import call, ctx_of, error_text, lang_for, require_person, safe_answer, safe_edit
 from i18n import t
 from workflows.errors import ConcurrentUpdate, DomainError, InvalidTransition, NotFound, NotPermitted
@@ -59,6 +59,7 @@ BUTTONS: dict[str, ButtonHandler] = {
     # anyone
     "view": officials.on_view,
     "back": officials.on_back,
+    "more": officials.on_more,
     "cnl": officials.on_cancel,
     "my": worker.on_my_page,
     "pg": officials.on_list_page,
@@ -115,7 +116,12 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await stale(update, context, person, view)
     except (NotPermitted, NotFound) as exc:
         log.info("user %s (person %s) refused %s: %s", query.from_user.id, person.id, query.data, exc)
-        await safe_answer(update, t(lang, "err.not_allowed"), alert=True)
+        view = await _current(context, cb.case_id, person.id) if isinstance(exc, NotPermitted) else None
+        moved = handed_away(lang, view, person.id) if view is not None else None
+        if moved is not None:  # their card is stale: the case went to someone else (escalated, reassigned)
+            await stale(update, context, person, view)
+        else:
+            await safe_answer(update, t(lang, "err.not_allowed"), alert=True)
     except DomainError as exc:
         await safe_answer(update, error_text(lang, exc), alert=True)
         view = await _current(context, cb.case_id, person.id)

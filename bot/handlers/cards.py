@@ -54,11 +54,26 @@ async def stale(update: Update, context: ContextTypes.DEFAULT_TYPE, person: Pers
     """The button no longer applies: say what the case is now and redraw the card with current buttons.
     Someone who may do nothing at all with the case gets a plain "not allowed"."""
     lang = lang_for(person)
+    moved = handed_away(lang, view, person.id)
+    if moved is not None:  # an old owner's card after an escalation: say who has it now
+        await safe_answer(update, moved, alert=True)
+        await refresh_card(update, context, person, view)
+        return
     if not view.allowed_actions and view.reporter.id != person.id and action is not None:
         await safe_answer(update, t(lang, "err.not_allowed"), alert=True)
         return
     await safe_answer(update, t(lang, "err.stale", state=label(lang, "state", view.state)), alert=True)
     await refresh_card(update, context, person, view)
+
+
+def handed_away(lang: str, view: CaseView, viewer_id: int) -> str | None:
+    """"Case #N is now with 陈志强 (escalated)" for an official whose card is stale because the case moved to
+    someone else, instead of a bare "you cannot"; None when that is not what happened."""
+    if view.reporter.id == viewer_id or view.owner is None or view.owner.id == viewer_id:
+        return None
+    if view.state not in ("assigned", "accepted"):
+        return None
+    return t(lang, "err.handed_to", case_id=view.id, owner=view.owner.name, state=label(lang, "state", view.state))
 
 
 async def show_my(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, page: int, *,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -65,9 +66,40 @@ def ctx_of(context: ContextTypes.DEFAULT_TYPE) -> BotContext:
     return context.application.bot_data["lianhu"]
 
 
+#: Domain calls that commit a change a user asked for: once one returned, "please try again" would invite the
+#: user to report twice (finding 5 of the field run), so the error handler says "saved" instead.
+WRITES = frozenset({
+    "file_report", "add_details", "accept", "resolve", "confirm", "reopen", "escalate", "reassign", "reject",
+    "mark_duplicate", "correct_triage", "acknowledge_reminder", "assign", "request_transcription_retry",
+})
+
+# What the update being handled has done so far (one dict per update: PTB handles each update, and its error
+# handler, in one task, so a ContextVar set at the start of the update is seen by both).
+_UPDATE_STATE: ContextVar[dict[str, Any] | None] = ContextVar("lianhu_update_state", default=None)
+
+
+def begin_update() -> None:
+    """Start a fresh record for the update about to be handled (group -100, before any handler)."""
+    _UPDATE_STATE.set({})
+
+
+def update_state() -> dict[str, Any]:
+    """``wrote``: the case id of the last committed write; ``replied``: a reply was sent (or attempted)."""
+    return _UPDATE_STATE.get() or {}
+
+
+def _note(key: str, value: Any) -> None:
+    state = _UPDATE_STATE.get()
+    if state is not None:
+        state[key] = value
+
+
 async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a blocking domain call off the event loop."""
-    return await asyncio.to_thread(fn, *args, **kwargs)
+    """Run a blocking domain call off the event loop (and remember a committed write, see :data:`WRITES`)."""
+    result = await asyncio.to_thread(fn, *args, **kwargs)
+    if getattr(fn, "__name__", "") in WRITES:
+        _note("wrote", getattr(result, "id", None) or True)
+    return result
 
 
 async def person_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> PersonView | None:
@@ -92,6 +124,7 @@ async def reply(update: Update, text: str, keyboard: InlineKeyboardMarkup | None
         return None
     pieces = split_message(text)
     msg = None
+    _note("replied", True)  # before sending: a timed-out send may still have reached the user
     for i, piece in enumerate(pieces):
         msg = await chat.send_message(piece, reply_markup=keyboard if i == len(pieces) - 1 else None)
     return msg

@@ -13,9 +13,10 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import keyboards as kb
+from bot import render
 from bot.callbacks import Callback
 from bot.conversation import clear_prompt, set_prompt
-from bot.handlers.cards import case_list, refresh_card, show_case, show_my, stale
+from bot.handlers.cards import card_keyboard, case_list, refresh_card, show_case, show_my, stale
 from bot.handlers.common import (
     OFFICIAL_ROLES,
     call,
@@ -94,10 +95,27 @@ async def on_accept(update: Update, context: ContextTypes.DEFAULT_TYPE, person: 
 
 
 async def on_acknowledge(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    """「暂停催办」 on a reminder: the owner's reminders pause for the policy's ``ack_pause`` and the deadline
+    still holds (Grafana OnCall / PagerDuty acknowledge). Both are said in the toast *and* written under the
+    reminder, whose buttons become the card's (accept first), so the press visibly did something."""
+    bc = ctx_of(context)
     lang = lang_for(person)
-    view = await call(ctx_of(context).cases.acknowledge_reminder, cb.case_id, person.id)
-    await safe_answer(update, t(lang, "done.ack"))
-    await safe_edit(update, None, kb.case_keyboard(lang, cb.case_id, view.allowed_actions, kb.OFFICIAL))
+    view = await call(bc.cases.acknowledge_reminder, cb.case_id, person.id)
+    timeline = await call(bc.cases.timeline, cb.case_id, person.id)
+    seen = next((e for e in reversed(timeline) if e.kind == "reminder_seen"), None)
+    until = render.local_time((seen.data or {}).get("paused_until")) if seen else ""
+    if view.state == "assigned" and view.ack_due_at is not None:
+        line = t(lang, "ack.paused_accept_due", until=until, due=render.local_time(view.ack_due_at))
+    elif view.resolve_due_at is not None:
+        line = t(lang, "ack.paused_resolve_due", until=until, due=render.local_time(view.resolve_due_at))
+    else:
+        line = t(lang, "ack.paused", until=until)
+    await safe_answer(update, line, alert=True)
+    query = update.callback_query
+    message = query.message if query is not None else None
+    before = (getattr(message, "text", None) or getattr(message, "caption", None) or "") if message else ""
+    await safe_edit(update, f"{before}\n{line}" if before else line,
+                    kb.case_keyboard(lang, cb.case_id, view.allowed_actions, kb.OFFICIAL_MAIN, more=True))
 
 
 async def on_prompt(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
@@ -169,6 +187,13 @@ async def on_back(update: Update, context: ContextTypes.DEFAULT_TYPE, person: Pe
     offer = kb.REPORTER_RECEIPT if view.reporter.id == person.id else kb.OFFICIAL
     await safe_answer(update)
     await safe_edit(update, None, kb.case_keyboard(lang, cb.case_id, view.allowed_actions, offer))
+
+
+async def on_more(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
+    """「⋯ 更多」 on an official's card: the same message with every action the viewer may take now."""
+    view = await call(ctx_of(context).cases.get_case, cb.case_id, person.id)
+    await safe_answer(update)
+    await safe_edit(update, None, card_keyboard(lang_for(person), view, person.id))
 
 
 async def on_view(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:

@@ -73,6 +73,10 @@ async def invite(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     target_code = context.args[0].strip()
     try:
         target = await call(bc.people.by_code, target_code)
+        if target.telegram_user_id is not None and await call(bc.people.may_invite, person.id):
+            # a new code only works from the account already linked: say so instead of a useless code
+            await reply(update, t(lang, "invite.already_registered", name=target.name, code=target.code))
+            return
         code = await call(bc.people.create_invite, target.id, created_by=person.id)
     except NotFound:
         await reply(update, t(lang, "invite.unknown", code=target_code))

@@ -41,7 +41,7 @@ from bot.handlers.common import (
     tibetan_or_chinese,
 )
 from bot.render import report_receipt
-from i18n import label, t
+from i18n import plain_label, t
 from workflows.cases import AudioIn
 from workflows.conversation import Prompt
 from workflows.errors import DomainError, NotPermitted, ValidationError
@@ -165,7 +165,7 @@ def _followup_answer(lang: str, before: CaseView, after: CaseView) -> str:
     """"Added to case #N" — and, when the follow-up made the case more urgent, say so (and who was alerted)."""
     if after.urgency == before.urgency:
         return t(lang, "followup.attached", case_id=before.id)
-    text = t(lang, "followup.raised", case_id=before.id, urgency=label(lang, "urgency", after.urgency))
+    text = t(lang, "followup.raised", case_id=before.id, urgency=plain_label(lang, "urgency", after.urgency))
     return text + ("\n" + t(lang, "followup.alerted") if after.urgency == "urgent" else "")
 
 

@@ -22,7 +22,7 @@ from bot.handlers.common import (
     safe_edit,
     tibetan_or_chinese,
 )
-from bot.render import understood
+from bot.render import understood, understood_plain
 from i18n import t
 from workflows.views import PersonView
 
@@ -78,14 +78,15 @@ async def on_choose_category(update: Update, context: ContextTypes.DEFAULT_TYPE,
     view = await call(bc.cases.get_case, cb.case_id, person.id)
     await safe_answer(update)
     await safe_edit(update, None, kb.category_keyboard(lang_for(person), cb.case_id, view.category,
-                                                       bc.cases.categories))
+                                                       bc.cases.categories, plain=view.reporter.id == person.id))
 
 
 async def on_choose_urgency(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView,
                             cb: Callback) -> None:
     view = await call(ctx_of(context).cases.get_case, cb.case_id, person.id)
     await safe_answer(update)
-    await safe_edit(update, None, kb.urgency_keyboard(lang_for(person), cb.case_id, view.urgency))
+    await safe_edit(update, None, kb.urgency_keyboard(lang_for(person), cb.case_id, view.urgency,
+                                                      plain=view.reporter.id == person.id))
 
 
 async def on_set_triage(update: Update, context: ContextTypes.DEFAULT_TYPE, person: PersonView, cb: Callback) -> None:
@@ -96,8 +97,9 @@ async def on_set_triage(update: Update, context: ContextTypes.DEFAULT_TYPE, pers
     kwargs = {"category": cb.arg} if cb.verb == "scat" else {"urgency": cb.arg}
     view = await call(bc.cases.correct_triage, case_id, person.id, **kwargs)
     bc.kick()
+    words = understood_plain if view.reporter.id == person.id else understood
     text = t(lang, "triage.corrected", case_id=case_id, owner=view.owner.name if view.owner else "",
-             **understood(lang, view.category, view.urgency))
+             **words(lang, view.category, view.urgency))
     offer = kb.REPORTER_RECEIPT if view.reporter.id == person.id else kb.OFFICIAL
     await safe_answer(update, text)
     await safe_edit(update, text, kb.case_keyboard(lang, case_id, view.allowed_actions, offer))

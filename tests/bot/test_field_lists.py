@@ -18,6 +18,7 @@ async def test_escalated_cases_stay_on_the_grid_leaders_cases_and_overdue_agrees
     h = bot_harness
     leader = await h.register("P110")
     await h.register("P100")
+    await h.register("P002")  # escalation passes over officials who cannot be reached (test_unreachable.py)
     ids = []
     for n in range(3):
         ids.append(h.cases.file_report(h.person_id("P1111"), text=FIRE.format(n=n)).id)

@@ -27,7 +27,7 @@ async def test_urgent_report_pings_owner_governance_centre_and_township(bot_harn
     await worker.send_text(URGENT)
     receipt = await worker.wait_for_message(lambda m: "已记下" in m.content)
     case_id = case_number(receipt.content)
-    assert "紧急" in receipt.content and "综治中心" in receipt.content
+    assert "很急" in receipt.content and "综治中心" in receipt.content
 
     owner_ping = await leader.wait_for_message(lambda m: "新案件" in m.content)
     assert f"acc:{case_id}" in [d for _, d in owner_ping.buttons]
@@ -70,8 +70,8 @@ async def test_missed_deadline_escalates_with_reason(bot_harness: Harness) -> No
     up = await township.wait_for_message(lambda m: f"#{case_id}" in m.content and "上报" in m.content)
     assert "超过受理期限" in up.content  # the ping says why the case came up
     assert f"acc:{case_id}" in [d for _, d in up.buttons]
-    told = await worker.wait_for_message(lambda m: "上报到" in m.content)
-    assert f"#{case_id}" in told.content
+    told = await worker.wait_for_message(lambda m: "现在由" in m.content)  # plain words, once
+    assert f"#{case_id}" in told.content and "陈志强" in told.content
     assert h.cases.get_case(case_id, h.person_id("P100")).owner.id == h.person_id("P100")
 
 
@@ -90,9 +90,9 @@ async def test_reminder_with_acknowledge_button(bot_harness: Harness) -> None:
     assert f"ack:{case_id}" in [d for _, d in reminder.buttons]
     cid = await leader.press(reminder, f"ack:{case_id}")
     answer = await h.fake.wait_for_answer(cid)
-    assert "已知道" in (answer.get("text") or "")
+    assert "已暂停催办" in (answer.get("text") or "") and "办结期限不变" in (answer.get("text") or "")
     timeline = h.cases.timeline(case_id, h.person_id("P110"))
-    assert any(e.kind == "reminder_seen" for e in timeline)
+    assert any(e.kind == "reminder_seen" and e.data.get("paused_until") for e in timeline)
 
 
 async def test_forged_callback_from_outsider_and_garbage_data_are_refused(bot_harness: Harness) -> None:
@@ -161,6 +161,8 @@ async def test_reassign_escalate_reject_and_lists(bot_harness: Harness) -> None:
     await leader.wait_for_message(lambda m: "已上报给" in m.content)
     up = await township.wait_for_message(lambda m: f"#{case_id}" in m.content and "需要乡里协调" in m.content)
 
+    await township.press(up, f"more:{case_id}")  # the card shows the main actions; 转派 is under 更多
+    up = await township.wait_for_edit(up, lambda m: f"rsg:{case_id}" in [d for _, d in m.buttons])
     await township.press(up, f"rsg:{case_id}")
     people = await township.wait_for_message(lambda m: any(d.startswith("rto:") for _, d in m.buttons))
     target = h.person_id("P120")  # the other grid leader of the township
@@ -170,6 +172,8 @@ async def test_reassign_escalate_reject_and_lists(bot_harness: Harness) -> None:
 
     second = await _report_after_window(h, worker, "邻居两家因为草场边界吵起来了")
     second_ping = await leader.wait_for_message(lambda m: f"#{second}" in m.content and "新案件" in m.content)
+    await leader.press(second_ping, f"more:{second}")
+    second_ping = await leader.wait_for_edit(second_ping, lambda m: f"rej:{second}" in [d for _, d in m.buttons])
     await leader.press(second_ping, f"rej:{second}")
     await leader.wait_for_message(lambda m: "不受理" in m.content)
     await leader.send_text("已经调解过了，不属于我们")

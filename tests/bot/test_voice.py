@@ -28,7 +28,7 @@ async def test_voice_note_becomes_case_with_transcript(bot_harness: Harness, tra
     assert h.cases.get_case(case_id, h.person_id("P1111")).has_audio  # stored before transcription
 
     done = await worker.wait_for_edit(queued, lambda m: "我理解的是" in m.content, timeout=10)
-    assert URGENT in done.content and "紧急" in done.content
+    assert URGENT in done.content and "很急" in done.content
     assert {f"cat:{case_id}", f"urg:{case_id}"} <= {d for _, d in done.buttons}
     ping = await leader.wait_for_message(lambda m: f"#{case_id}" in m.content)
     assert ping.voice == clip  # the official gets the original recording, the card as caption
@@ -119,7 +119,7 @@ async def test_real_model_transcribes_real_clip(fake_telegram, sample_org, datab
         done = await worker.wait_for_edit(queued, lambda m: "我理解的是" in m.content, timeout=120)
         # Whisper base gets homophones wrong ("洋剑找火了"), but the gist and the urgency come through
         assert "书记" in done.content and "快派人来" in done.content, done.content
-        assert "紧急" in done.content
+        assert "很急" in done.content
         ping = await leader.wait_for_message(lambda m: "#" in m.content, timeout=10)
         assert ping.voice is not None
     finally:

@@ -65,6 +65,7 @@ class Fault:
     times: int
     delay: float
     description: str | None
+    after_serving: bool = False  # do the call (the message arrives), then answer with the error anyway
 
 
 @dataclass
@@ -319,16 +320,20 @@ class FakeTelegram:
 
     # ================================================================== fault injection
     def fail_next(self, method: str, status: int | None = 429, *, retry_after: int | None = None,
-                  times: int = 1, delay: float = 0.0, description: str | None = None) -> None:
+                  times: int = 1, delay: float = 0.0, description: str | None = None,
+                  after_serving: bool = False) -> None:
         """Make the next ``times`` calls of ``method`` ("*" = any method) fail with HTTP ``status``.
 
         429 replies carry ``parameters.retry_after`` (default 1). ``delay`` seconds are waited before the
         reply (use a delay longer than the client's read timeout to provoke ``TimedOut``); ``status=None``
-        with a delay only slows the call down and then serves it normally."""
+        with a delay only slows the call down and then serves it normally. ``after_serving``: the call is done
+        first (a message arrives in the chat) and the error is returned anyway, like a connection that drops
+        after Telegram did the work."""
         if status == 429 and retry_after is None:
             retry_after = 1
         self._faults.setdefault(method.lower(), []).append(
-            Fault(status=status, retry_after=retry_after, times=times, delay=delay, description=description)
+            Fault(status=status, retry_after=retry_after, times=times, delay=delay, description=description,
+                  after_serving=after_serving)
         )
 
     def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
@@ -438,6 +443,10 @@ class FakeTelegram:
 
     async def _run(self, name: str, impl: Any, params: Params, ctx: RequestContext) -> tuple[int, dict]:
         fault = self._take_fault(name.lower())
+        if fault is not None and fault.after_serving and impl is not None:
+            # the connection drops after Telegram did the work: the user sees the message, the bot an error
+            with contextlib.suppress(ApiError):
+                await impl(self, params, ctx)
         if fault is not None:
             if fault.delay:
                 await asyncio.sleep(fault.delay)

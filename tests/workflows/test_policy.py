@@ -14,7 +14,7 @@ T0 = datetime(2026, 1, 5, 8, 0)
 def test_defaults_match_the_liaison_rules():
     p = Policies.from_config(None)
     assert p.for_urgency("urgent") == DeadlinePolicy(
-        timedelta(minutes=30), timedelta(hours=24), remind_every=timedelta(minutes=30)
+        timedelta(minutes=30), timedelta(hours=24), remind_every=timedelta(minutes=30), ack_pause=timedelta(hours=1)
     )
     assert p.for_urgency("priority").remind_every == timedelta(hours=4)
     general = p.for_urgency("general")

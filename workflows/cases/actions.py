@@ -12,13 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import Case, CaseState, Household, Person, Role, TriageCorrection, Urgency
+from storage.text import original_record, storable
 from workflows import lifecycle, permissions
 from workflows.cases.plumbing import _v, text_source
 from workflows.cases.reporting import AudioIn, CaseReporting
 from workflows.errors import NotPermitted, ValidationError
 from workflows.notifications import Kind, iso, notify, person_ref
-from workflows.policy import URGENCY_ORDER
-from workflows.routing import OFFICIAL_ROLES, in_subtree
+from workflows.policy import URGENCY_ORDER, wakeup_after_ack
+from workflows.routing import OFFICIAL_ROLES, Skipped, in_subtree, unreachable_why
 from workflows.triage.base import classify
 from workflows.views import CaseView, HouseholdChoice
 
@@ -42,13 +43,15 @@ class CaseActions(CaseReporting):
     """What people do to a case; each is one permission-checked transaction via ``_act``."""
 
     def add_details(self, case_id: int, actor_id: int, text: str | None = None, audio: AudioIn | None = None) -> CaseView:
-        cleaned = (text or "").strip() or None
+        cleaned, altered = storable(text)  # NUL and lone surrogates (storage/text.py); the original is kept
+        cleaned = (cleaned or "").strip() or None
         if cleaned is None and audio is None:
             raise ValidationError("nothing to add", code="empty_report")
 
         def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
             event = self._event(s, case, now, "details_added", actor=actor, note=cleaned,
-                                data={"has_audio": audio is not None})
+                                data={"has_audio": audio is not None,
+                                      **({"original_text": original_record(text)} if altered and text else {})})
             if audio is not None:
                 s.add(self._attachment(case, event, audio, now))
             if cleaned and case.transcript_status in (None, "pending") and case.state == CaseState.reported:
@@ -153,8 +156,9 @@ class CaseActions(CaseReporting):
 
         def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
             owner = case.owner
-            if owner is None or not owner.active:
-                owner = self.router.owner_for(s, case.unit_id, case.category)
+            skipped: list[Skipped] = []
+            if owner is None or not owner.active or (self.router.skip_unreachable and unreachable_why(owner)):
+                owner = self.router.owner_for(s, case.unit_id, case.category, skipped)
             previous_note = case.resolution_note
             case.resolved_at = case.closed_at = case.autoclose_at = None
             case.resolution_note = case.close_reason = None
@@ -164,6 +168,7 @@ class CaseActions(CaseReporting):
             notify(s, now=now, kind=Kind.case_reopened, recipients=[owner], case=case, event=event, card=True,
                    payload={"reason": reason, "by": person_ref(actor), "previous_resolution": previous_note},
                    exclude=[actor.id])
+            self._note_skipped(s, case, skipped, now)
 
         return self._act(case_id, actor_id, "reopen", apply)
 
@@ -171,9 +176,11 @@ class CaseActions(CaseReporting):
         reason = (reason or "").strip() or None
 
         def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
-            target = self.router.escalation_target(s, case)
+            skipped: list[Skipped] = []
+            target = self.router.escalation_target(s, case, skipped)
             assert target is not None  # permissions.require checked there is one
             self._escalate(s, case, target, now, actor=actor, reason="manual", note=reason)
+            self._note_skipped(s, case, skipped, now)
 
         return self._act(case_id, actor_id, "escalate", apply)
 
@@ -275,8 +282,9 @@ class CaseActions(CaseReporting):
                 return
             old_owner = case.owner
             new_owner = old_owner
+            skipped: list[Skipped] = []
             if self.router.department_for(old_c) != self.router.department_for(new_c):
-                new_owner = self.router.owner_for(s, case.unit_id, new_c)
+                new_owner = self.router.owner_for(s, case.unit_id, new_c, skipped)
             if old_owner is None or new_owner.id != old_owner.id:
                 case.accepted_at = None
                 move = self._hand_to(s, case, new_owner, "reassign", now, actor=actor, fresh_policy=True,
@@ -289,6 +297,7 @@ class CaseActions(CaseReporting):
                        exclude=[actor.id, new_owner.id])
             elif new_u != old_u:
                 self._redeadline(case, now)
+            self._note_skipped(s, case, skipped, now)
             notify(s, now=now, kind=Kind.triage_corrected, recipients=[case.owner_id], case=case, event=event,
                    payload={"old_urgency": old_u, "new_urgency": new_u, "old_category": old_c, "new_category": new_c,
                             "by": person_ref(actor)}, exclude=[actor.id])
@@ -298,10 +307,18 @@ class CaseActions(CaseReporting):
         return self._act(case_id, actor_id, "correct_triage", apply)
 
     def acknowledge_reminder(self, case_id: int, actor_id: int) -> CaseView:
-        """An official says "seen" on a reminder: recorded in the audit trail (it does not stop the clock)."""
+        """An official says "seen, I'm on it" on a reminder (Grafana OnCall / PagerDuty acknowledge): that
+        owner's reminders pause for the policy's ``ack_pause``, then resume if the case is still open; the
+        accept and resolve deadlines do not move, so the case still escalates if nobody accepts it in time.
+        The view's ``paused_until`` and ``ack_due_at`` let the button say exactly that."""
 
         def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
-            self._event(s, case, now, "reminder_seen", actor=actor)
+            until, wake = wakeup_after_ack(self.case_policy(case), now, accepted=_v(case.state) == "accepted",
+                                           ack_due=case.ack_due_at, resolve_due=case.resolve_due_at)
+            case.next_reminder_at = wake
+            self._event(s, case, now, "reminder_seen", actor=actor,
+                        data={"paused_until": iso(until), "ack_due_at": iso(case.ack_due_at),
+                              "resolve_due_at": iso(case.resolve_due_at)})
 
         return self._act(case_id, actor_id, "acknowledge_reminder", apply)
 
@@ -310,8 +327,9 @@ class CaseActions(CaseReporting):
         the given official."""
 
         def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
+            skipped: list[Skipped] = []
             if to_person_id is None:
-                owner = self.router.owner_for(s, case.unit_id, case.category)
+                owner = self.router.owner_for(s, case.unit_id, case.category, skipped)
             else:
                 owner = self._person(s, to_person_id)
                 if not owner.active or owner.role not in OFFICIAL_ROLES:
@@ -319,6 +337,7 @@ class CaseActions(CaseReporting):
                                        params={"person_id": owner.id})
                 self._check_reassign_target(s, actor, owner)  # same jurisdiction rule as reassign
             self._first_assignment(s, case, owner, now, actor=actor)
+            self._note_skipped(s, case, skipped, now)
 
         return self._act(case_id, actor_id, "assign", apply)
 

@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Case, CaseEvent, CaseState
+from storage.models import Case, CaseEvent, CaseState, Person
 from workflows import lifecycle
-from workflows.cases.plumbing import _v
+from workflows.cases.plumbing import _v, tell_unreachable
 from workflows.cases.reporting import CaseReporting
 from workflows.notifications import Kind, iso, notify
 from workflows.outbox import enqueue
 from workflows.policy import next_wakeup
-from workflows.routing import active_admins
+from workflows.routing import Skipped, active_admins, unreachable_clause, unreachable_why
 
 
 class CaseDueWork(CaseReporting):
@@ -47,9 +47,11 @@ class CaseDueWork(CaseReporting):
             elif case.resolve_due_at is not None and case.resolve_due_at <= now:
                 missed = "resolve"
             if missed is not None:
-                target = self.router.escalation_target(s, case)
+                skipped: list[Skipped] = []
+                target = self.router.escalation_target(s, case, skipped)
                 if target is not None:
                     self._escalate(s, case, target, now, actor=None, reason=f"{missed}_overdue")
+                    self._note_skipped(s, case, skipped, now)
                     case.updated_at = now
                     return "escalated"
                 stage = missed
@@ -69,6 +71,48 @@ class CaseDueWork(CaseReporting):
                    payload={"due_at": iso(due_at), "overdue": missed is not None, "stage": stage,
                             "count": case.reminders_sent})
             return "overdue_reminder" if missed is not None else "reminder"
+
+    def waiting_on_unreachable(self, limit: int = 100) -> list[int]:
+        """Cases still waiting for their owner to accept (``assigned``) whose owner a notice cannot reach now
+        (never registered, switched off, blocked the bot, account gone) — the scheduler moves these on every
+        tick (:meth:`move_from_unreachable`). Cases where nobody above can be reached either are left alone
+        (their ``skipped_unreachable`` fallback event is the last one), so a tick does not retry them forever."""
+        if not self.router.skip_unreachable:
+            return []
+        fell_back = select(CaseEvent.id).where(
+            CaseEvent.case_id == Case.id, CaseEvent.kind == "unreachable_stays", CaseEvent.at >= Case.updated_at)
+        with self.db.session() as s:
+            return list(s.scalars(
+                select(Case.id)
+                .join(Person, Person.id == Case.owner_id)
+                .where(Case.state == CaseState.assigned, unreachable_clause(), ~fell_back.exists())
+                .order_by(Case.id)
+                .limit(limit)
+            ))
+
+    def move_from_unreachable(self, case_id: int) -> str | None:
+        """Hand an ``assigned`` case whose owner became unreachable to the next reachable level at once
+        (an automatic escalation with reason ``owner_unreachable``); the timeline says who was skipped and why,
+        the admins hear once per person. Returns "escalated", or None (nothing to do / nobody reachable)."""
+        now = self.clock.now()
+        with self._tx(case_id) as s:
+            case = self._case(s, case_id)
+            owner = case.owner
+            if _v(case.state) != "assigned" or owner is None or unreachable_why(owner) is None:
+                return None
+            skipped: list[Skipped] = [Skipped(owner.id, owner.name, owner.role.value, unreachable_why(owner) or "")]
+            target = self.router.escalation_target(s, case, skipped)
+            if target is None or unreachable_why(target) is not None:
+                # nobody reachable above either: the case stays (its deadlines still escalate it), the admins
+                # are told about the owner, and the tick does not look at it again until it changes
+                self._event(s, case, now, "unreachable_stays", data={"owner_name": owner.name,
+                                                                      "why": unreachable_why(owner)})
+                tell_unreachable(s, owner, case, now, owner=owner, fallback=True)
+                return None
+            self._escalate(s, case, target, now, actor=None, reason="owner_unreachable")
+            self._note_skipped(s, case, skipped, now)
+            case.updated_at = now
+            return "escalated"
 
     def _auto_close(self, s: Session, case: Case, now: datetime) -> None:
         case.closed_at = now

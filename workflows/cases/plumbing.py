@@ -21,14 +21,22 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from storage.db import Database
-from storage.models import Case, CaseEvent, CaseState, Person, Urgency
+from storage.models import Case, CaseEvent, CaseState, Person, Role, Urgency
 from workflows import lifecycle, permissions
 from workflows.errors import ConcurrentUpdate, NotFound
 from workflows.notifications import Kind, iso, notify, person_ref
 from workflows.orgnames import OrgNames
+from workflows.outbox import enqueue
 from workflows.policy import DeadlinePolicy, Policies, fresh_deadlines, next_wakeup
 from workflows.ports import Clock
-from workflows.routing import Router
+from workflows.routing import (
+    Router,
+    Skipped,
+    active_admins,
+    unreachable_dedupe_key,
+    unreachable_marker,
+    unreachable_why,
+)
 from workflows.triage.base import DEFAULT_CATEGORIES, Classifier
 from workflows.views import CaseView, case_view
 
@@ -258,14 +266,38 @@ class CaseCore:
             s, case, target, "escalate", now, actor=actor, fresh_policy=False, note=note,
             data={"reason": reason, "level": case.escalation_level},
         )
+        # the reporter hears "now handled by X, because ..." once, at the first move up; further steps up the
+        # chain are the officials' business (the worker sees who has it in /my) — one message per real change
+        reporter = [case.reporter_id] if case.escalation_level == 1 else []
         notify(
-            s, now=now, kind=Kind.case_escalated, recipients=[case.reporter_id, old, target], case=case,
+            s, now=now, kind=Kind.case_escalated, recipients=[*reporter, old, target], case=case,
             event=event, card=True,
             payload={"reason": reason, "note": note, "from_owner": person_ref(old), "to_owner": person_ref(target),
                      "by": person_ref(actor), "automatic": actor is None},
             exclude=[actor.id] if actor is not None else (),
         )
         return event
+
+    def _note_skipped(self, s: Session, case: Case, skipped: list[Skipped], now: datetime) -> None:
+        """Routing or escalation passed over people a notice cannot reach: say so on the timeline (one
+        ``skipped_unreachable`` event naming them and why), and tell the admins and the county centre — once
+        per unreachable person (and per spell of being unreachable), never once per case."""
+        if not skipped:
+            return
+        passed = [x for x in skipped if not x.fallback]
+        if passed:
+            self._event(s, case, now, "skipped_unreachable",
+                        data={"skipped": [x.to_json() for x in passed],
+                              "names": "、".join(x.name for x in passed),
+                              "owner_name": case.owner.name if case.owner is not None else None})
+        for x in skipped:
+            if x.fallback:  # nobody reachable was left: the case went to them anyway
+                self._event(s, case, now, "unreachable_stays", data={"owner_name": x.name, "why": x.why})
+        for item in skipped:
+            person = s.get(Person, item.person_id)
+            if person is None:
+                continue
+            tell_unreachable(s, person, case, now, owner=case.owner, fallback=item.fallback)
 
     def _alert_if_urgent(self, s: Session, case: Case, event: CaseEvent, now: datetime) -> None:
         if case.urgency != Urgency.urgent:
@@ -296,6 +328,9 @@ class CaseCore:
     def _first_assignment(self, s: Session, case: Case, owner: Person, now: datetime, actor: Person | None) -> None:
         event = self._hand_to(s, case, owner, "assign", now, actor=actor, fresh_policy=True)
         notify(s, now=now, kind=Kind.case_assigned, recipients=[owner], case=case, event=event, card=True)
+        # the receipt names everyone an urgent case reached at once (the county centre *and* the township
+        # commander), and the deadline the worker can hold them to
+        alerted = (self.router.urgent_alert_recipients(s, case.unit_id) if case.urgency == Urgency.urgent else [])
         notify(
             s,
             now=now,
@@ -308,6 +343,37 @@ class CaseCore:
                 "category": case.category,
                 "owner": person_ref(owner),
                 "needs_review": bool(case.needs_review),
+                "ack_due_at": iso(case.ack_due_at),
+                "resolve_due_at": iso(case.resolve_due_at),
+                "alerted": [person_ref(p) for p in alerted if p.id != owner.id],
             },
         )
         self._alert_if_urgent(s, case, event, now)
+
+
+def tell_unreachable(s: Session, person: Person, case: Case | None, now: datetime, *, owner: Person | None = None,
+                     fallback: bool = False) -> int:
+    """Queue ``official_unreachable`` about ``person`` to every active admin and the county centre
+    (governance operators), deduplicated per person and spell, so the twentieth case that skips them
+    sends nothing new. Returns how many notices were queued."""
+    recipients = active_admins(s) + list(s.scalars(
+        select(Person).where(Person.role == Role.governance_operator, Person.active.is_(True)).order_by(Person.id)))
+    why = unreachable_why(person) or "not_registered"
+    payload = {
+        "case_id": case.id if case is not None else None,
+        "person": person_ref(person),
+        "code": person.code,
+        "unit_name": person.unit.name if person.unit is not None else None,
+        "phone": person.phone,
+        "why": why,
+        "owner": person_ref(owner),
+        "fallback": fallback,
+    }
+    queued = 0
+    for r in recipients:
+        if r.id == person.id:
+            continue
+        queued += enqueue(s, recipient_id=r.id, kind=Kind.official_unreachable.value,
+                          case_id=case.id if case is not None else None, payload=payload,
+                          dedupe_key=unreachable_dedupe_key(person.id, unreachable_marker(person), r.id), now=now)
+    return queued

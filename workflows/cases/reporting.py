@@ -26,6 +26,7 @@ from storage.models import (
     TriageCorrection,
     Urgency,
 )
+from storage.text import original_record, storable
 from workflows import permissions, transcription_jobs
 from workflows.cases.plumbing import text_source
 from workflows.cases.queries import CaseQueries
@@ -33,7 +34,7 @@ from workflows.errors import ConcurrentUpdate, NotFound, NotPermitted, Validatio
 from workflows.household_names import named_household
 from workflows.notifications import Kind, notify
 from workflows.policy import URGENCY_ORDER
-from workflows.routing import active_admins, in_subtree
+from workflows.routing import Skipped, active_admins, in_subtree
 from workflows.triage.base import classify
 from workflows.views import CaseView
 
@@ -81,6 +82,8 @@ class CaseReporting(CaseQueries):
         the reporter is inside their area (:func:`workflows.permissions.may_file_for`). ``channel`` (``console``,
         ``open311``, ...) and ``details`` (e.g. the caller's contact) are kept on the "reported" event.
         ``task_id``: the report is a "problem" answer to that task (its floor applies in triage)."""
+        raw_text = text
+        text, altered = storable(text)  # NUL and lone surrogates: no column takes them (storage/text.py)
         text = (text or "").strip() or None
         if text is None and audio is None:
             raise ValidationError("a report needs text or audio", code="empty_report")
@@ -140,7 +143,9 @@ class CaseReporting(CaseQueries):
                     data={"source": "voice" if audio is not None else "text", "source_key": source_key,
                           **({"channel": channel} if channel else {}),
                           **({"filed_by": filer.id, "reporter": reporter.id} if filer is not None else {}),
-                          **({"details": dict(details)} if details else {})},
+                          **({"details": dict(details)} if details else {}),
+                          # what the worker sent, byte for byte, when it held characters no column takes
+                          **({"original_text": original_record(raw_text)} if altered and raw_text else {})},
                 )
                 if audio is not None:
                     attachment = self._attachment(case, event, audio, now)
@@ -206,8 +211,10 @@ class CaseReporting(CaseQueries):
                 self._apply_triage(case, triage)
                 self._event(s, case, now, "triaged", data=triage)
                 stage = "routing"
-                owner = self.router.owner_for(s, case.unit_id, case.category)
+                skipped: list[Skipped] = []
+                owner = self.router.owner_for(s, case.unit_id, case.category, skipped)
                 self._first_assignment(s, case, owner, now, actor=None)
+                self._note_skipped(s, case, skipped, now)
                 self._life_event(s, case, triage.get("life_event"), now)
         except (StaleDataError, ConcurrentUpdate):
             log.info("case %s was routed concurrently; leaving it", case_id)
