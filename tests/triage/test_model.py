@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from workflows.triage import default_classifier
@@ -96,3 +97,62 @@ def test_veto_blend_keeps_a_cancelled_emergency_from_the_model(small_model, tmp_
     clf = default_classifier({"learned": str(path)})
     assert clf.classify("没有着火 只是想问问补贴", "zh").urgency != "urgent"
     assert clf.classify("想问问补贴", "zh").urgency == "urgent"  # threshold -50: everything else raised
+
+
+def _life_model(tmp_path: Path, threshold: float) -> Path:
+    """A tiny hand-made model whose life-event head reads "放牛" as a child out of school (dropout)."""
+    from workflows.triage.base import DEFAULT_CATEGORIES
+    from workflows.triage.train import LIFE_CLASSES
+
+    categories = tuple(DEFAULT_CATEGORIES)
+    vocab = {"放牛": 0, "学校": 1}
+    width = 1 + len(categories) + len(LIFE_CLASSES)
+    W = np.zeros((len(vocab), width), dtype=np.float32)
+    b = np.zeros(width, dtype=np.float32)
+    b[0] = -5.0  # never urgent
+    b[1 + categories.index("education")] = 1.0
+    none, dropout = (1 + len(categories) + LIFE_CLASSES.index(k) for k in ("none", "dropout"))
+    b[none] = 2.0
+    W[0, dropout] = 6.0  # 放牛 -> dropout
+    meta = {"blend": {"threshold": 0.0, "life_threshold": threshold}, "life_events": list(LIFE_CLASSES)}
+    path = tmp_path / f"life-{threshold}.npz"
+    TriageModel(vocab, W, b, categories, meta).save(path)
+    return path
+
+
+def test_the_life_event_head_flags_what_the_rules_missed_and_says_why(tmp_path):
+    """Blind batches put the rules' life-event recall at 0.60-0.78: the model's life-event head flags a kind the
+    rules did not see when it is confident enough (``life_threshold``), with its n-grams as the reason."""
+    text = "才让家的娃娃这学期没见着 在山上放牛"
+    rules_only = default_classifier({"learned": False}).classify(text, "zh")
+    assert rules_only.life_event is None  # the premise: no life-event word of the lexicon
+    result = default_classifier({"learned": str(_life_model(tmp_path, 0.5))}).classify(text, "zh")
+    assert result.life_event == "dropout"
+    why = result.life_event_cues
+    assert [c.text for c in why] == ["放牛"] and all(
+        c.decides == "life_event" and c.note == MODEL_CUE_NOTE for c in why
+    )
+    # above 1 the head never flags: the rules alone decide (an older model file behaves like this)
+    assert (
+        default_classifier({"learned": str(_life_model(tmp_path, 1.1))}).classify(text, "zh").life_event
+        is None
+    )
+    # the rules' own life event stands and keeps its readable cues
+    death = default_classifier({"learned": str(_life_model(tmp_path, 0.5))}).classify(
+        "老阿爸昨天去世了 在家放牛的", "zh"
+    )
+    assert death.life_event == "death" and all(c.note != MODEL_CUE_NOTE for c in death.life_event_cues)
+
+
+def test_a_model_file_without_a_life_event_head_still_loads(tmp_path):
+    from workflows.triage.base import DEFAULT_CATEGORIES
+
+    categories = tuple(DEFAULT_CATEGORIES)
+    W = np.zeros((1, 1 + len(categories)), dtype=np.float32)
+    path = tmp_path / "old.npz"
+    TriageModel(
+        {"火": 0}, W, np.zeros(1 + len(categories), dtype=np.float32), categories, {"blend": {}}
+    ).save(path)
+    model = TriageModel.load(path)
+    assert model.life_events == () and model.score({"火": 1.0})[2] is None
+    assert default_classifier({"learned": str(path)}).classify("老人昨天去世了", "zh").life_event == "death"

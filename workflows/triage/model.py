@@ -13,9 +13,10 @@ Features (``features``): the report cut into units by ``text.to_units`` (Han cha
 digit, Tibetan syllable; spaces and punctuation dropped, digits folded to 0); Han/alnum unit 1-3-grams,
 Tibetan syllable 1-2-grams; binary. Rule features are prefixed ``R:``.
 
-File (``model.npz``, package data): ``vocab`` (features, "\\n"-joined UTF-8), ``W`` float16 [V, 1+K]
-(column 0 = urgency logit, 1.. = category logits), ``b`` float32 [1+K], ``categories``, thresholds and
-``trained_on`` as JSON in ``meta``. Scoring is one dict lookup per feature and one small numpy sum:
+File (``model.npz``, package data): ``vocab`` (features, "\\n"-joined UTF-8), ``W`` float16 [V, 1+K+L]
+(column 0 = urgency logit, 1..K = category logits, then L life-event logits: "none" and labels.md's six_visit
+kinds, when the file has a life-event head), ``b`` float32 [1+K+L], ``categories``, ``life_events``, thresholds
+and ``trained_on`` as JSON in ``meta``. Scoring is one dict lookup per feature and one small numpy sum:
 well under 1 ms a report. No scikit-learn at run time.
 """
 
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workflows.triage.base import Cue, TriageResult
+from workflows.triage.base import LIFE_EVENT_TARGET, Cue, TriageResult
 from workflows.triage.text import HARD, SOFT, is_tibetan, to_units
 
 DEFAULT_MODEL = "model.npz"
@@ -45,10 +46,28 @@ KIND = "lianhu-triage-logreg-v1"
 NAME_UNIT = "@"  # one unit for a masked person/place name (names.py)
 # Function words and pronouns: an n-gram made only of these (and of numbers / names) carries no urgency and no
 # topic ("家的", "一个", "来了", "起来", "好几" were the old model's top "urgent" n-grams), so it is not a feature.
-FUNCTION_CHARS = frozenset("的了个来起家是在有那这么吗呢吧啊呀哦嗯就也都还又把被给让从到去着过得地很太好些点们上下里边说我你他她它咱")
+FUNCTION_CHARS = frozenset(
+    "的了个来起家是在有那这么吗呢吧啊呀哦嗯就也都还又把被给让从到去着过得地很太好些点们上下里边说我你他她它咱"
+)
 NUMERAL_CHARS = frozenset("一二三四五六七八九十百千万两几零")
 # Fillers and forms of address say nothing about the matter: dropped before n-grams (那个, 嗯, 书记...).
-FILLERS = ("就是说", "那个", "这个", "嗯", "呃", "哎", "诶", "喂", "书记", "主任", "领导", "乡长", "村长", "然后", "的话")
+FILLERS = (
+    "就是说",
+    "那个",
+    "这个",
+    "嗯",
+    "呃",
+    "哎",
+    "诶",
+    "喂",
+    "书记",
+    "主任",
+    "领导",
+    "乡长",
+    "村长",
+    "然后",
+    "的话",
+)
 _FILLER_RE = re.compile("|".join(sorted(map(re.escape, FILLERS), key=len, reverse=True)))
 
 
@@ -64,7 +83,8 @@ def _readable(feature: str) -> bool:
     """A Tibetan syllable pair (``t:a_b``) or a Han n-gram of two or more characters, without a masked name."""
     if feature.startswith("t:"):
         return "_" in feature
-    return len(feature) >= 2 and not feature.isdigit() and NAME_UNIT not in feature and _informative(feature)
+    # a folded number ("0直" for 一直, "0户") reads as nonsense to an official: weighs in the score, never shown
+    return len(feature) >= 2 and "0" not in feature and NAME_UNIT not in feature and _informative(feature)
 
 
 def feature_units(units: list[str], hidden: Sequence[tuple[int, int]] = ()) -> list[str]:
@@ -87,40 +107,54 @@ def feature_units(units: list[str], hidden: Sequence[tuple[int, int]] = ()) -> l
 
 def text_features(text: str | list[str], max_n: int = 3) -> list[str]:
     """Distinct n-gram features of a report, or of its (name-masked) units (see module docstring)."""
+    return sorted(_grams(text, max_n))
+
+
+# function characters, the folded number and a masked name become NUL in a "mask" of the text: an n-gram whose
+# mask is all NUL carries nothing. One str.translate instead of a Python loop per character (cost of length).
+_UNINFORMATIVE = str.maketrans(dict.fromkeys([*FUNCTION_CHARS, "0", NAME_UNIT], "\x00"))
+_TIBETAN = re.compile("[\u0f00-\u0fff]")
+_FOLD = str.maketrans(dict.fromkeys([*NUMERAL_CHARS, *"0123456789"], "0"))
+
+
+def _grams(text: str | list[str], max_n: int = 3) -> set[str]:
     if isinstance(text, list):
         units = text
     else:
         try:
             units = to_units(text if isinstance(text, str) else "")
         except Exception:  # never raise on odd input
-            return []
-    runs: list[tuple[bool, list[str]]] = []  # (tibetan?, units)
-    for u in units:
-        if u in (HARD, SOFT):
-            continue  # punctuation/ASR-free: "strip spaces and punctuation"
-        tib = is_tibetan(u[0])
-        if runs and runs[-1][0] == tib:
-            runs[-1][1].append(_fold(u))
-        else:
-            runs.append((tib, [_fold(u)]))
+            return set()
     out: set[str] = set()
+    if not _TIBETAN.search("".join(units)):  # the common case: one Han run, no per-unit test
+        runs: list[tuple[bool, list[str]]] = [(False, [u for u in units if u not in (HARD, SOFT)])]
+    else:
+        runs = []  # (tibetan?, units)
+        for u in units:
+            if u in (HARD, SOFT):
+                continue  # punctuation/ASR-free: "strip spaces and punctuation"
+            tib = is_tibetan(u[0])
+            if runs and runs[-1][0] == tib:
+                runs[-1][1].append(u)
+            else:
+                runs.append((tib, [u]))
     for tib, seq in runs:
         if tib:
+            seq = [_fold(u) for u in seq]
             out.update("t:" + s for s in seq)
             out.update(f"t:{a}_{b}" for a, b in zip(seq, seq[1:], strict=False))
         else:
-            flat = _FILLER_RE.sub("", "".join(seq))
-            # an n-gram is kept when one of its characters is informative: mark the last such position
-            informative = [ch not in FUNCTION_CHARS and ch != "0" and ch != NAME_UNIT for ch in flat]
-            last = -1
-            upto = []
-            for i, flag in enumerate(informative):
-                if flag:
-                    last = i
-                upto.append(last)
+            # a multi-character unit is a Latin word or a number: one character of the flat string each
+            if all(len(u) == 1 for u in seq):
+                joined = "".join(seq).translate(_FOLD)
+            else:  # a multi-character unit (a Latin word, a number) folds only when it is all digits
+                joined = "".join(_fold(u) if len(u) > 1 else u.translate(_FOLD) for u in seq)
+            flat = _FILLER_RE.sub("", joined)
+            mask = flat.translate(_UNINFORMATIVE)
             for n in range(1, max_n + 1):
-                out.update(flat[i : i + n] for i in range(len(flat) - n + 1) if upto[i + n - 1] >= i)
-    return sorted(out)
+                blank = "\x00" * n
+                out.update(flat[i : i + n] for i in range(len(flat) - n + 1) if mask[i : i + n] != blank)
+    return out
 
 
 def rule_features(result: TriageResult) -> dict[str, float]:
@@ -152,7 +186,7 @@ def rules_cancelled(result: TriageResult) -> bool:
 def features(text: str | list[str], rules: TriageResult | None, use_rules: bool = True) -> dict[str, float]:
     """Model input: n-grams of ``text`` (a string, or the classifier's name-masked units), plus the rules'
     verdict when the model was trained with it."""
-    f = dict.fromkeys(text_features(text), 1.0)
+    f = dict.fromkeys(_grams(text), 1.0)
     if use_rules and rules is not None:
         f.update(rule_features(rules))
     return f
@@ -175,24 +209,31 @@ class TriageModel:
     def trained_on(self) -> tuple[str, ...]:
         return tuple(self.meta.get("trained_on", ()))
 
-    def score(self, feats: dict[str, float]) -> tuple[float, np.ndarray, list[tuple[str, float]]]:
-        """(p_urgent, category probabilities, per-feature contributions to the urgency logit)."""
-        idx = [(self.vocab[k], v) for k, v in feats.items() if k in self.vocab]
+    @property
+    def life_events(self) -> tuple[str, ...]:
+        """The life-event head's classes ("none" first, then six_visit kinds); empty for an older file."""
+        return tuple(self.meta.get("life_events", ()))
+
+    def score(self, feats: dict[str, float]) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """(p_urgent, category probabilities, life-event probabilities over ``life_events`` or None)."""
+        get = self.vocab.get
+        idx = [(j, v) for k, v in feats.items() if (j := get(k)) is not None]
         if idx:
-            rows = np.fromiter((i for i, _ in idx), dtype=np.int64, count=len(idx))
-            vals = np.fromiter((v for _, v in idx), dtype=np.float32, count=len(idx))
-            part = self.W[rows] * vals[:, None]
+            rows = np.array([j for j, _ in idx], dtype=np.int64)
+            part = self.W[rows]
+            if any(v != 1.0 for _, v in idx):  # n-grams are binary; only rule features carry other values
+                part = part * np.array([v for _, v in idx], dtype=np.float32)[:, None]
             logits = self.b + part.sum(axis=0)
         else:
             part = np.zeros((0, self.W.shape[1]), dtype=np.float32)
             logits = self.b.copy()
         z = float(logits[0])
         p_urgent = 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
-        cat = logits[1:] - logits[1:].max()
-        probs = np.exp(cat)
-        probs /= probs.sum()
+        k = 1 + len(self.categories)
+        probs = _softmax(logits[1:k])
+        life = _softmax(logits[k:]) if self.life_events else None
         self._last = (idx, part)
-        return p_urgent, probs, []
+        return p_urgent, probs, life
 
     def top_features(self, column: int, k: int = 3) -> list[tuple[str, float]]:
         """The k text n-grams that pushed ``column`` (0 = urgency, 1+i = category i) up most in the last
@@ -245,9 +286,15 @@ class TriageModel:
         words = data["vocab"].tobytes().decode("utf-8").split("\n")
         W = data["W"].astype(np.float32)
         b = data["b"].astype(np.float32)
-        if W.shape != (len(words), len(meta["categories"]) + 1) or b.shape != (W.shape[1],):
+        width = 1 + len(meta["categories"]) + len(meta.get("life_events", ()))
+        if W.shape != (len(words), width) or b.shape != (W.shape[1],):
             raise ValueError("model file: vocab/W/b shapes disagree")
         return cls({w: i for i, w in enumerate(words)}, W, b, tuple(meta["categories"]), meta)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max())
+    return e / e.sum()
 
 
 def load_model(path: str | Path | None = None) -> TriageModel | None:
@@ -277,6 +324,9 @@ DEFAULT_BLEND = {
     "rules_category": 1.0,
     "precedence": 0.0,
     "scores": 0.5,
+    # life events: when the rules flag none, the model's most likely kind is flagged when its probability is
+    # at least life_threshold (above 1: never, the rules alone; chosen by CV in train.py)
+    "life_threshold": 1.1,
 }
 
 
@@ -318,7 +368,7 @@ def combine(text: str | list[str], rules: TriageResult, model: TriageModel) -> T
     borderline rules verdict; for the category the rules' cues (and precedence rule) when the final
     category is the rules' one, else the model's n-grams and the precedence rule is marked overruled."""
     blend = {**DEFAULT_BLEND, **model.meta.get("blend", {})}
-    p, probs, _ = model.score(features(text, rules, model.use_rules))
+    p, probs, life = model.score(features(text, rules, model.use_rules))
     z, vetoed, scores = blend_scores(p, probs, rules, model.categories, blend)
     t = blend["threshold"]
     stands = rules_stand(rules, blend)
@@ -355,7 +405,9 @@ def combine(text: str | list[str], rules: TriageResult, model: TriageModel) -> T
                     c = replace(c, negated=True, note=c.note + "; overruled by the learned model")
                 else:
                     decides = "category"
-            elif urgency_by_rules and (c.target == "urgent" or (c.target == "priority" and urgency == "priority")):
+            elif urgency_by_rules and (
+                c.target == "urgent" or (c.target == "priority" and urgency == "priority")
+            ):
                 decides = "urgency"
             elif category_by_rules and c.target == category:
                 decides = "category"
@@ -367,12 +419,35 @@ def combine(text: str | list[str], rules: TriageResult, model: TriageModel) -> T
         if not grams:
             cues.append(Cue("learned model", "urgent", round(z - t, 2), False, MODEL_CUE_NOTE, "urgency"))
     elif rules.urgency == "urgent" and urgency != "urgent":
-        cues.append(Cue("learned model: borderline, not urgent", urgency, round(z - t, 2), False,
-                        MODEL_CUE_NOTE, "urgency"))
+        cues.append(
+            Cue(
+                "learned model: borderline, not urgent",
+                urgency,
+                round(z - t, 2),
+                False,
+                MODEL_CUE_NOTE,
+                "urgency",
+            )
+        )
     if category in model.categories:
         for gram, w in model.top_features(1 + model.categories.index(category)):
-            cues.append(Cue(gram, category, round(w, 2), False, MODEL_CUE_NOTE,
-                            "" if category_by_rules else "category"))
+            cues.append(
+                Cue(
+                    gram,
+                    category,
+                    round(w, 2),
+                    False,
+                    MODEL_CUE_NOTE,
+                    "" if category_by_rules else "category",
+                )
+            )
+    life_event = life_verdict(rules.life_event, life, model.life_events, blend)
+    if life_event is not None and life_event != rules.life_event:
+        column = 1 + len(model.categories) + model.life_events.index(life_event)
+        grams = model.top_features(column)
+        target = LIFE_EVENT_TARGET + life_event
+        for gram, w in grams or [("learned model", 0.0)]:
+            cues.append(Cue(gram, target, round(w, 2), False, MODEL_CUE_NOTE, "life_event"))
     p_blend = 1.0 / (1.0 + math.exp(-max(min(z - t, 50.0), -50.0)))
     if stands:
         p_blend = max(p_blend, rules.urgency_confidence or 0.5)
@@ -386,7 +461,25 @@ def combine(text: str | list[str], rules: TriageResult, model: TriageModel) -> T
         model="rules+model",
         urgency_confidence=round(urgency_conf, 3),
         category_confidence=round(cat_conf, 3),
+        life_event=life_event,
     )
+
+
+def life_verdict(
+    rules_kind: str | None, life: np.ndarray | None, kinds: Sequence[str], blend: dict
+) -> str | None:
+    """The life event: the rules' when they found one (their cues are readable and context-aware: negation,
+    conditionals, years ago); otherwise the model's most likely kind other than "none" when its probability
+    reaches ``life_threshold``. Why: blind batches showed the rules' life-event recall at 0.60-0.78 (writers
+    phrase a child leaving school or a young man idle at home in ways no word list foresees), while the
+    model reads the register of the whole report."""
+    if rules_kind is not None or life is None or not kinds:
+        return rules_kind
+    order = np.argsort(-life)
+    for j in order:
+        if kinds[j] != "none":
+            return kinds[j] if float(life[j]) >= blend["life_threshold"] else None
+    return None
 
 
 def model_only(text: str | list[str], rules: TriageResult | None, model: TriageModel) -> tuple[float, str]:
@@ -395,7 +488,9 @@ def model_only(text: str | list[str], rules: TriageResult | None, model: TriageM
     return p, model.categories[int(np.argmax(probs))]
 
 
-def probabilities(text: str | list[str], rules: TriageResult | None, model: TriageModel) -> tuple[float, np.ndarray]:
+def probabilities(
+    text: str | list[str], rules: TriageResult | None, model: TriageModel
+) -> tuple[float, np.ndarray]:
     p, probs, _ = model.score(features(text, rules, model.use_rules))
     return p, probs
 
@@ -404,6 +499,7 @@ __all__: Sequence[str] = (
     "TriageModel",
     "combine",
     "features",
+    "life_verdict",
     "load_model",
     "model_only",
     "probabilities",

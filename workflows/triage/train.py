@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from workflows.triage.base import DEFAULT_CATEGORIES, TriageResult
+from workflows.triage.base import DEFAULT_CATEGORIES, LIFE_EVENTS, TriageResult
 from workflows.triage.evaluate import Report, load_reports
 from workflows.triage.model import (
     DEFAULT_BLEND,
     TriageModel,
     blend_scores,
     features,
-    probabilities,
+    life_verdict,
     rules_stand,
 )
 
@@ -50,6 +50,8 @@ DEFAULT_FILES = (
     "reports-holdout6.jsonl",
     "blind-2026-12-01-a.jsonl",
     "blind-2026-12-01-b.jsonl",
+    "blind-2026-12-02-h.jsonl",
+    "blind-2026-12-02-i.jsonl",
     "triage-train/part-a.jsonl",
     "triage-train/part-b.jsonl",
     "triage-train/part-c.jsonl",
@@ -62,6 +64,8 @@ THRESHOLD_FILES = (
     "reports-holdout4.jsonl",
     "reports-holdout5.jsonl",
     "reports-holdout6.jsonl",
+    "blind-2026-12-02-h.jsonl",
+    "blind-2026-12-02-i.jsonl",
     "triage-train/part-a.jsonl",
     "triage-train/part-b.jsonl",
     "triage-train/part-c.jsonl",
@@ -72,7 +76,10 @@ DEFAULTS = {
     "C_category": 8.0,
     "use_rules": False,
     "recall_target": 0.97,
+    "C_life": 4.0,
+    "life_weight": "balanced",  # class weights of the life-event head: a life event is rare (~8 % of rows)
 }
+LIFE_CLASSES = ("none", *LIFE_EVENTS)
 
 
 @dataclass
@@ -125,8 +132,9 @@ def fit(samples: Sequence[Sample], params: dict | None = None, meta: dict | None
     y_urgent = np.array([s.report.urgent for s in samples], dtype=int)
     y_cat = np.array([s.report.category for s in samples])
     categories = tuple(DEFAULT_CATEGORIES) + tuple(sorted(set(y_cat) - set(DEFAULT_CATEGORIES)))
-    W = np.zeros((len(vocab), 1 + len(categories)), dtype=np.float32)
-    b = np.zeros(1 + len(categories), dtype=np.float32)
+    K = len(categories)
+    W = np.zeros((len(vocab), 1 + K + len(LIFE_CLASSES)), dtype=np.float32)
+    b = np.zeros(1 + K + len(LIFE_CLASSES), dtype=np.float32)
 
     urgent = LogisticRegression(C=p["C_urgent"], solver="liblinear", random_state=0, max_iter=1000)
     urgent.fit(X, y_urgent)
@@ -142,8 +150,27 @@ def fit(samples: Sequence[Sample], params: dict | None = None, meta: dict | None
         k = 1 + categories.index(str(c))
         W[:, k] = coef[i]
         b[k] = inter[i]
+
+    # life events (labels.md six_visit): "none" or a kind, on the rows whose file labels them
+    labelled = [i for i, s in enumerate(samples) if s.report.has_six_visit]
+    y_life = np.array([samples[i].report.six_visit or "none" for i in labelled])
+    b[1 + K :] = -30.0
+    if len(set(y_life)) > 2:
+        life = LogisticRegression(
+            C=p["C_life"],
+            solver="lbfgs",
+            max_iter=2000,
+            random_state=0,
+            class_weight=p["life_weight"] or None,
+        )
+        life.fit(X[labelled], y_life)
+        for i, c in enumerate(life.classes_):
+            k = 1 + K + LIFE_CLASSES.index(str(c))
+            W[:, k] = life.coef_[i]
+            b[k] = life.intercept_[i]
     info = {
         "use_rules": p["use_rules"],
+        "life_events": list(LIFE_CLASSES),
         "params": p,
         "n_train": len(samples),
         **(meta or {}),
@@ -194,6 +221,7 @@ class OutOfFold:
     p: float  # p(urgent) of the model trained without this sample's file
     probs: np.ndarray  # category probabilities, same model
     categories: tuple[str, ...]
+    life: np.ndarray | None = None  # life-event probabilities over LIFE_CLASSES, same model
 
 
 def cross_validate(samples: Sequence[Sample], params: dict | None = None) -> list[OutOfFold]:
@@ -202,8 +230,8 @@ def cross_validate(samples: Sequence[Sample], params: dict | None = None) -> lis
     for g in sorted({s.group for s in samples}):
         model = fit([s for s in samples if s.group != g], params)
         for s in (s for s in samples if s.group == g):
-            p, probs = probabilities(s.units, s.rules, model)
-            out.append(OutOfFold(s, p, probs, model.categories))
+            p, probs, life = model.score(features(s.units, s.rules, model.use_rules))
+            out.append(OutOfFold(s, p, probs, model.categories, life))
     return out
 
 
@@ -279,10 +307,40 @@ def _verdict(o: OutOfFold, blend: dict) -> tuple[bool, str]:
     return urgent, o.categories[int(np.argmax(scores))]
 
 
-def choose_blend(rows: Sequence[OutOfFold], recall_target: float) -> dict:
+LIFE_GRID = (1.1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3)
+
+
+def life_scores(rows: Sequence[OutOfFold], threshold: float) -> tuple[int, int, int]:
+    """(labelled, flagged, right kind) over the rows whose file labels life events."""
+    labelled = flagged = right = 0
+    for o in rows:
+        if not o.sample.report.has_six_visit:
+            continue
+        kind = life_verdict(o.sample.rules.life_event, o.life, LIFE_CLASSES, {"life_threshold": threshold})
+        labelled += o.sample.report.six_visit is not None
+        flagged += kind is not None
+        right += kind is not None and kind == o.sample.report.six_visit
+    return labelled, flagged, right
+
+
+def choose_life(rows: Sequence[OutOfFold]) -> float:
+    """The life-event threshold with the best F1 (recall and precision weigh alike: a missed visit and a
+    needless one both cost a cadre's trust) on ``rows``; 1.1 = rules only."""
+    best = (-1.0, 1.1)
+    for t in LIFE_GRID:
+        n, f, r = life_scores(rows, t)
+        f1 = 2 * r / (n + f) if n + f else 0.0
+        if f1 > best[0] + 1e-9:
+            best = (f1, t)
+    return best[1]
+
+
+def choose_blend(
+    rows: Sequence[OutOfFold], recall_target: float, life_rows: Sequence[OutOfFold] = ()
+) -> dict:
     urgency, _, _ = choose_urgency(rows, recall_target)
     category, _ = choose_category(rows)
-    return {**DEFAULT_BLEND, **urgency, **category}
+    return {**DEFAULT_BLEND, **urgency, **category, "life_threshold": choose_life(life_rows or rows)}
 
 
 def cv_table(oof: Sequence[OutOfFold], blend: dict, recall_target: float, text_threshold: float) -> str:
@@ -296,9 +354,18 @@ def cv_table(oof: Sequence[OutOfFold], blend: dict, recall_target: float, text_t
         f"{len(names) - 1} files); * = lexicon tuned on this file's text",
         f"shipped blend (chosen on pooled out-of-fold {len(unseen_rows)} never-tuned reports): "
         + json.dumps(blend),
-        "columns: urgent recall, urgent precision, category accuracy",
-        f"{'held-out file':30} {'n':>4} | {'rules only':17} | {'model only':17} | {'combined':17}",
+        "columns: urgent recall, urgent precision, category accuracy; life event recall/precision (rules, "
+        "combined: the life threshold re-chosen on the other files)",
+        f"{'held-out file':30} {'n':>4} | {'rules only':17} | {'model only':17} | {'combined':17} | "
+        f"{'life rules':11} | {'life comb.':11}",
     ]
+    life_totals = {"rules": [0, 0, 0], "combined": [0, 0, 0]}
+    life_unseen = {"rules": [0, 0, 0], "combined": [0, 0, 0]}
+
+    def life_row(t: list[int]) -> str:
+        n, f, r = t
+        return f"{r / n if n else 1.0:5.3f} {r / f if f else 1.0:5.3f}"
+
     kinds = ("rules", "model", "combined")
     totals = {k: Scores() for k in kinds}
     unseen = {k: Scores() for k in kinds}
@@ -320,15 +387,23 @@ def cv_table(oof: Sequence[OutOfFold], blend: dict, recall_target: float, text_t
             totals[k] += sc[k]
             if g in THRESHOLD_FILES:
                 unseen[k] += sc[k]
+        life_t = choose_life([o for o in oof if o.sample.group != g])
+        life = {"rules": list(life_scores(rows, 1.1)), "combined": list(life_scores(rows, life_t))}
+        for k, t in life.items():
+            for store in (life_totals, life_unseen) if g in THRESHOLD_FILES else (life_totals,):
+                store[k] = [a + b for a, b in zip(store[k], t, strict=True)]
         mark = "" if g in THRESHOLD_FILES else "*"
         lines.append(
             f"{g + mark:30} {sc['rules'].n:4} | {sc['rules'].row():17} | {sc['model'].row():17} | "
-            f"{sc['combined'].row():17}"
+            f"{sc['combined'].row():17} | {life_row(life['rules']):11} | {life_row(life['combined']):11}"
         )
-    for label, sc in (("never-tuned files (nested)", unseen), ("all files", totals)):
+    for label, sc, lt in (
+        ("never-tuned files (nested)", unseen, life_unseen),
+        ("all files", totals, life_totals),
+    ):
         lines.append(
             f"{label:30} {sc['rules'].n:4} | {sc['rules'].row():17} | {sc['model'].row():17} | "
-            f"{sc['combined'].row():17}"
+            f"{sc['combined'].row():17} | {life_row(lt['rules']):11} | {life_row(lt['combined']):11}"
         )
     return "\n".join(lines)
 
@@ -385,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_cv and len(set(names)) > 1:
         oof = cross_validate(samples, params)
         rows = [o for o in oof if o.sample.group in THRESHOLD_FILES] or oof
-        blend = choose_blend(rows, params["recall_target"])
+        blend = choose_blend(rows, params["recall_target"], oof)
         z = np.array([o.p for o in rows])
         y = np.array([o.sample.report.urgent for o in rows])
         order = np.argsort(-z, kind="stable")
