@@ -117,7 +117,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     except (NotPermitted, NotFound) as exc:
         log.info("user %s (person %s) refused %s: %s", query.from_user.id, person.id, query.data, exc)
         view = await _current(context, cb.case_id, person.id) if isinstance(exc, NotPermitted) else None
-        moved = handed_away(lang, view, person.id) if view is not None else None
+        moved = await handed_away(context, lang, view, person.id) if view is not None else None
         if moved is not None:  # their card is stale: the case went to someone else (escalated, reassigned)
             await stale(update, context, person, view)
         else:

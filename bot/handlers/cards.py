@@ -54,7 +54,7 @@ async def stale(update: Update, context: ContextTypes.DEFAULT_TYPE, person: Pers
     """The button no longer applies: say what the case is now and redraw the card with current buttons.
     Someone who may do nothing at all with the case gets a plain "not allowed"."""
     lang = lang_for(person)
-    moved = handed_away(lang, view, person.id)
+    moved = await handed_away(context, lang, view, person.id)
     if moved is not None:  # an old owner's card after an escalation: say who has it now
         await safe_answer(update, moved, alert=True)
         await refresh_card(update, context, person, view)
@@ -66,13 +66,19 @@ async def stale(update: Update, context: ContextTypes.DEFAULT_TYPE, person: Pers
     await refresh_card(update, context, person, view)
 
 
-def handed_away(lang: str, view: CaseView, viewer_id: int) -> str | None:
-    """"Case #N is now with 陈志强 (escalated)" for an official whose card is stale because the case moved to
-    someone else, instead of a bare "you cannot"; None when that is not what happened."""
+async def handed_away(context: ContextTypes.DEFAULT_TYPE, lang: str, view: CaseView, viewer_id: int) -> str | None:
+    """"Case #N is now with 陈志强 (escalated)" for an official who owned the case and whose card is stale because
+    it moved to someone else, instead of a bare "you cannot"; None when that is not what happened."""
     if view.reporter.id == viewer_id or view.owner is None or view.owner.id == viewer_id:
         return None
     if view.state not in ("assigned", "accepted"):
         return None
+    try:
+        timeline = await call(ctx_of(context).cases.timeline, view.id, viewer_id)
+    except DomainError:
+        return None
+    if not any((e.data or {}).get("owner_id") == viewer_id for e in timeline):
+        return None  # never theirs (e.g. the county centre watching): the plain answer fits
     return t(lang, "err.handed_to", case_id=view.id, owner=view.owner.name, state=label(lang, "state", view.state))
 
 
