@@ -38,12 +38,31 @@ def _setup() -> Any:
         if TIBETAN_FONT.is_file():
             font_manager.fontManager.addfont(str(TIBETAN_FONT))
         known = {f.name for f in font_manager.fontManager.ttflist}
+        if not known & set(FAMILIES[:5]):
+            known |= _add_system_cjk_fonts(font_manager)
         matplotlib.rcParams["font.family"] = [f for f in FAMILIES if f in known] or ["DejaVu Sans"]
         matplotlib.rcParams["axes.unicode_minus"] = False
         _READY = True
     from matplotlib.figure import Figure
 
     return Figure
+
+
+#: File names of CJK fonts Debian/Ubuntu install (fonts-noto-cjk, fonts-wqy-zenhei, fonts-droid-fallback).
+_CJK_FILES = ("NotoSansCJK", "NotoSerifCJK", "wqy-zenhei", "DroidSansFallback", "SourceHanSans")
+
+
+def _add_system_cjk_fonts(font_manager: Any) -> set[str]:
+    """matplotlib keeps its list of system fonts in a cache (~/.cache/matplotlib) written the first time it
+    runs; a CJK font installed afterwards (as ``lianhu run`` tells operators to do) is not in it, and every
+    Chinese label would stay an empty box. Look for the font files themselves and add them."""
+    for path in font_manager.findSystemFonts():
+        if any(key in Path(path).name for key in _CJK_FILES) and "Bold" not in Path(path).name:
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):  # an unreadable file: skip it, the others may do
+                continue
+    return {f.name for f in font_manager.fontManager.ttflist}
 
 
 def _locator() -> Any:
@@ -101,7 +120,7 @@ def units_chart(stats: Any, lang: str, *, title: str | None = None) -> bytes:
                             xytext=(6, 0), textcoords="offset points", va="center", fontsize=8, color="#37474f")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # cases are whole numbers
         ax.set_title(title or t(lang, "web.stats.chart_units"))
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0, fontsize=8)  # beside, not on, the bars
         ax.spines[["top", "right"]].set_visible(False)
         if not rows:
             ax.text(0.5, 0.5, t(lang, "web.stats.nothing"), ha="center", va="center", transform=ax.transAxes)

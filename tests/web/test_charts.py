@@ -54,3 +54,18 @@ def test_a_machine_without_a_chinese_font_is_told_once(monkeypatch) -> None:
     assert charts.cjk_font_missing() and "fonts-noto-cjk" in charts.NO_CJK_FONT
     monkeypatch.setattr(charts, "font_families", lambda: ["Noto Sans CJK SC", "Noto Serif Tibetan", "DejaVu Sans"])
     assert not charts.cjk_font_missing()
+
+
+def test_a_chinese_font_installed_after_matplotlib_cached_its_list_is_found(monkeypatch) -> None:
+    """matplotlib's font cache predates an `apt-get install fonts-noto-cjk`: charts still find the font."""
+    from matplotlib import font_manager
+
+    if not any("CJK" in p for p in font_manager.findSystemFonts()):
+        pytest.skip("no CJK font file on this machine: apt-get install fonts-noto-cjk (.ci/run does)")
+    stale = [f for f in font_manager.fontManager.ttflist if "CJK" not in f.name]  # as cached before the install
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", stale)
+    monkeypatch.setattr(charts, "_READY", False)
+    import matplotlib
+
+    monkeypatch.setitem(matplotlib.rcParams, "font.family", ["DejaVu Sans"])
+    assert any("CJK" in f for f in charts.font_families())
