@@ -516,6 +516,9 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
         config = load_config(args.config)
         if args.command == "run":
             logging.getLogger().setLevel(config.logging.level)
+            if logging.getLogger().level > logging.DEBUG:  # their start-up chatter buried "Telegram is off"
+                for noisy in ("alembic", "apscheduler"):
+                    logging.getLogger(noisy).setLevel(logging.WARNING)
         ctx = Context(config, sys.stdout, clock)
         return args.func(ctx, args)
     except KeyboardInterrupt:

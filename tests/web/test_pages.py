@@ -114,11 +114,14 @@ async def test_filing_on_behalf_enters_the_same_loop(console_harness):
 
 async def test_statistics_draw_charts_and_tables(console_harness):
     h = console_harness
-    for code, text in (("P1111", "路灯坏了"), ("P1211", "着火了 快来人"), ("P2111", "牛病了")):
+    for code, text in (("P1111", "路灯坏了"), ("P1211", "着火了 快来人"), ("P2111", "牛病了"),
+                       ("P1112", "老人发高烧，要送医院")):
         file(h, code, text)
     async with h.signed_in("P002") as browser:  # county commander
         page = await browser.get("/stats")
         assert page.status_code == 200 and "/stats/units.png" in page.text
+        assert "卫生健康局" in page.text and ">health<" not in page.text  # departments by name, not by code
+        assert "卫生健康局" in (await browser.get("/stats/departments.csv")).text
         for name in ("units", "weeks-urgency", "weeks-category"):
             r = await browser.get(f"/stats/{name}.png?weeks=12")
             assert r.status_code == 200 and r.content.startswith(b"\x89PNG"), name
