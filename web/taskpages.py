@@ -21,6 +21,7 @@ from web import forms
 from web.auth import HTTPProblem, check_csrf, require_session
 from web.pages import console_of, page, read_form, see_other
 from workflows.errors import NotPermitted
+from workflows.tasks import TaskAudio
 
 #: The deadline field (``<input type="datetime-local">``) in the console's local time.
 DUE_FORMAT = "%Y-%m-%dT%H:%M"
@@ -60,6 +61,18 @@ def _due(form: Any, tz: Any) -> datetime:
     return local.replace(tzinfo=tz).astimezone(UTC).replace(tzinfo=None)  # stored as naive UTC
 
 
+async def _recording(form: Any, limit: int) -> TaskAudio | None:
+    """A spoken task uploaded with the form (the workers get the recording first, as with a voice note in
+    Telegram); None when no file was chosen."""
+    upload = form.get("audio")
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        return None
+    content = await upload.read(limit + 1)
+    if len(content) > limit:
+        raise HTTPProblem(413, "web.err.too_big")
+    return TaskAudio(content, (upload.content_type or "audio/ogg")[:64]) if content else None
+
+
 async def task_submit(request: Request) -> Response:
     """``POST /tasks``: create and send in one domain call; refusals come back as the error page."""
     form = await read_form(request)
@@ -73,6 +86,7 @@ async def task_submit(request: Request) -> Response:
     ):
         raise HTTPProblem(400, "web.err.bad_field", field="unit")
     due = _due(form, console.tz)
+    audio = await _recording(form, console.web.max_upload_bytes)
     view = await run_in_threadpool(
         console.tasks.create_and_send,
         session.person.id,
@@ -80,6 +94,7 @@ async def task_submit(request: Request) -> Response:
         text=text,
         template=template,
         targets=[int(u) for u in raw_units],
+        audio=audio,
         language=request.state.lang,
     )
     console.kick()  # the workers' sheets go out now

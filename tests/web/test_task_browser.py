@@ -44,8 +44,9 @@ async def test_a_commander_sends_a_task_from_the_console_and_workers_get_it_in_t
         due = (h.clock.now() + timedelta(hours=8 + 6)).strftime("%Y-%m-%dT%H:%M")  # Beijing time, in 6 h
 
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                               args=["--no-sandbox", "--disable-gpu"])
+            browser = await pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
             page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
             await page.goto(link)
             await page.click("#signin")
@@ -59,7 +60,9 @@ async def test_a_commander_sends_a_task_from_the_console_and_workers_get_it_in_t
             await page.screenshot(path=shot_path("task-form-zh"), full_page=True)
             await page.click("#task-submit")
             await page.wait_for_selector("#done")
-            assert "多卡村" in await page.inner_text("#by-unit") and "拉日村" in await page.inner_text("#by-unit")
+            assert "多卡村" in await page.inner_text("#by-unit") and "拉日村" in await page.inner_text(
+                "#by-unit"
+            )
             await page.screenshot(path=shot_path("task-progress-zh"), full_page=True)
 
             sheet = await worker.wait_for_message(lambda m: "任务 #" in m.content and m.buttons, timeout=15)

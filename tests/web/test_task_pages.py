@@ -151,3 +151,27 @@ async def test_bad_task_requests_from_the_console_get_a_clear_page_and_write_not
     async with h.signed_in("P010") as browser:  # a department contact may not send tasks
         page = (await browser.get("/tasks")).text
         assert "只有网格长及以上" in page and 'id="task-form"' not in page
+
+
+async def test_a_spoken_task_uploaded_from_the_console(console_harness):
+    h = console_harness
+    clip = b"OggS\x00\x02 a recorded task" + b"\x00" * 64
+    async with h.signed_in("P110") as browser:  # a grid leader: his own village
+        csrf = _csrf((await browser.get("/tasks")).text)
+        r = await browser.post(
+            "/tasks",
+            data={"csrf": csrf, "text": "", "due": _local(h, hours=3)},
+            files={"audio": ("task.ogg", clip, "audio/ogg")},
+        )
+        assert r.status_code == 303, r.text[:300]
+        task_id = int(r.headers["location"].split("/tasks/")[1].split("?")[0])
+        assert "🎙" in (await browser.get(f"/tasks/{task_id}")).text
+        assert h.services.task_service.audio(task_id, h.org["P1111"]) == clip  # what the workers will hear
+        r = await browser.post(  # neither words nor a recording: refused, nothing written
+            "/tasks",
+            data={"csrf": csrf, "text": "", "due": _local(h, hours=3)},
+            files={"audio": ("empty.ogg", b"", "audio/ogg")},
+        )
+        assert r.status_code == 400 and "任务内容是空的" in r.text
+    with h.services.db.session() as s:
+        assert len(s.scalars(select(Task)).all()) == 1
