@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import textwrap
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -287,11 +288,16 @@ def xlsx_bytes(rows: Iterable[Mapping[str, Any]], lang: str | None = DEFAULT_LED
 
 
 def write_json(rows: Iterable[Mapping[str, Any]], out: IO[str]) -> int:
-    """Machine-readable: column keys and codes (``"state": "closed"``), for other systems, not for people."""
-    data = list(rows)
-    json.dump(data, out, ensure_ascii=False, indent=2)
-    out.write("\n")
-    return len(data)
+    """Machine-readable: column keys and codes (``"state": "closed"``), for other systems, not for people.
+    Written row by row (the same text ``json.dump(list(rows), indent=2)`` gives, without holding the list:
+    ``lianhu ledger --format json`` of 100k cases stays in flat memory)."""
+    count = 0
+    for row in rows:
+        out.write("[\n" if count == 0 else ",\n")
+        count += 1
+        out.write(textwrap.indent(json.dumps(row, ensure_ascii=False, indent=2), "  "))
+    out.write("[]\n" if count == 0 else "\n]\n")
+    return count
 
 
 FORMATS = ("csv", "xlsx", "json")

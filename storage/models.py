@@ -328,6 +328,8 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         Index("ix_notifications_due", "status", "next_attempt_at"),
+        # the dispatcher's claim: pending rows, most pressing first (urgent alerts before routine reminders)
+        Index("ix_notifications_claim", "status", "priority", "next_attempt_at"),
         UniqueConstraint("dedupe_key", name="uq_notifications_dedupe_key"),
     )
 
@@ -341,6 +343,8 @@ class Notification(Base):
         _enum(NotificationStatus), default=NotificationStatus.pending
     )
     attempts: Mapped[int] = mapped_column(default=0)
+    # 0 = most pressing (urgent alerts, urgent cards), larger = later; see workflows.outbox.priority_of
+    priority: Mapped[int] = mapped_column(default=5, server_default="5")
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime)
@@ -609,3 +613,16 @@ class ApiKey(Base):
 
     unit: Mapped[Unit] = relationship()
     person: Mapped[Person] = relationship()
+
+
+class OrgVersion(Base):
+    """One row (id 1) bumped by database triggers on every change to ``units`` and to the ``people`` columns
+    routing reads (role, unit, department, active): every process's in-memory org tree
+    (:mod:`workflows.orgcache`) checks it once per transaction. ``token`` is random per change, so a change
+    that was rolled back can never look like a committed one."""
+
+    __tablename__ = "org_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    token: Mapped[str] = mapped_column(String(40), default="")

@@ -52,10 +52,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import event as event_api
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from storage.models import Case, CaseEvent, Person, Role
-from workflows.outbox import enqueue
+from workflows.outbox import enqueue, priority_of
 
 
 class Kind(enum.StrEnum):
@@ -130,6 +132,28 @@ def case_card(case: Case) -> dict[str, Any]:
     }
 
 
+FRESH_EVENTS = "lianhu.fresh_events"
+
+
+def mark_fresh(session: Session, event: CaseEvent) -> None:
+    """``event`` was inserted by this transaction: nothing can be queued under its dedupe keys yet, so
+    :func:`notify` skips the look-up (one SELECT per notification saved; the unique key still guards)."""
+    session.info.setdefault(FRESH_EVENTS, set()).add(event.id)
+
+
+def _is_fresh(session: Session, event: CaseEvent | None) -> bool:
+    if event is None or event.id not in session.info.get(FRESH_EVENTS, ()):
+        return False
+    state = sa_inspect(event)
+    return state.persistent  # an event of a rolled-back savepoint is no longer in the session
+
+
+@event_api.listens_for(Session, "after_commit")
+@event_api.listens_for(Session, "after_rollback")
+def _forget_fresh(session: Session) -> None:
+    session.info.pop(FRESH_EVENTS, None)
+
+
 def notify(
     session: Session,
     *,
@@ -151,6 +175,7 @@ def notify(
     skip = {e for e in exclude if e is not None}
     seen: set[int] = set()
     count = 0
+    fresh = _is_fresh(session, event)
     for r in recipients:
         rid = r.id if isinstance(r, Person) else r
         if rid is None or rid in skip or rid in seen:
@@ -169,6 +194,8 @@ def notify(
             payload=body,
             dedupe_key=key,
             now=now,
+            fresh=fresh,
+            priority=priority_of(kind.value, body),
         ):
             count += 1
     return count

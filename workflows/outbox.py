@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,10 +59,14 @@ def enqueue(
     payload: dict[str, Any],
     dedupe_key: str | None,
     now: datetime,
+    fresh: bool = False,
+    priority: int | None = None,
 ) -> bool:
     """Add one notification to the caller's transaction. Returns False (and adds nothing) when a row with the
-    same ``dedupe_key`` already exists — replaying a step never notifies twice."""
-    if dedupe_key is not None:
+    same ``dedupe_key`` already exists — replaying a step never notifies twice. ``fresh``: the key is anchored
+    on an event this transaction inserted, so no row can have it yet and the look-up is skipped (the unique
+    constraint still guards). ``priority``: see :func:`priority_of` (computed from kind and payload if None)."""
+    if dedupe_key is not None and not fresh:
         pending_same = any(
             isinstance(o, Notification) and o.dedupe_key == dedupe_key for o in session.new
         )
@@ -75,11 +81,36 @@ def enqueue(
             dedupe_key=dedupe_key,
             status=NotificationStatus.pending,
             attempts=0,
+            priority=priority_of(kind, payload) if priority is None else priority,
             next_attempt_at=now,
             created_at=now,
         )
     )
     return True
+
+
+#: Claim order of the outbox (smaller first). In a burst (a snowstorm: hundreds of reminders fall due at once)
+#: the dispatcher sends what saves lives first: urgent alerts and anything about an urgent case, then what a
+#: person is waiting for right now (the reporter's receipt, a new case card, admin notices), then the rest,
+#: routine reminders last.
+PRIORITY_URGENT = 0
+PRIORITY_NOW = 2
+PRIORITY_NORMAL = 4
+PRIORITY_ROUTINE = 6
+_NOW_KINDS = frozenset({"case_received", "case_assigned", "transcript_ready", "routing_failed", "delivery_failed",
+                        "processing_failed", "case_escalated"})
+_ROUTINE_KINDS = frozenset({"reminder", "case_closed", "details_added"})
+
+
+def priority_of(kind: str, payload: dict[str, Any] | None) -> int:
+    """The claim priority of a notification of ``kind`` with ``payload`` (see the constants above)."""
+    if kind == "urgent_alert" or (payload or {}).get("urgency") == "urgent":
+        return PRIORITY_URGENT
+    if kind in _NOW_KINDS:
+        return PRIORITY_NOW
+    if kind in _ROUTINE_KINDS:
+        return PRIORITY_ROUTINE
+    return PRIORITY_NORMAL
 
 
 def release_for_recipient(session: Session, recipient_id: int, now: datetime) -> int:
@@ -149,6 +180,29 @@ class OutboxItem:
     recipient_name: str
 
 
+class TokenBuckets:
+    """Token buckets by key (a chat, or the bot as a whole): ``capacity`` tokens, one more every
+    ``interval`` seconds. ``wait`` says how long until a token is there; ``take`` spends one."""
+
+    def __init__(self) -> None:
+        self._state: dict[int, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def _level(self, key: int, now: float, capacity: float, interval: float) -> float:
+        tokens, at = self._state.get(key, (capacity, now))
+        if interval <= 0:
+            return capacity
+        return min(capacity, tokens + (now - at) / interval)
+
+    def wait(self, key: int, now: float, capacity: float, interval: float) -> float:
+        level = self._level(key, now, capacity, interval)
+        return 0.0 if level >= 1.0 else (1.0 - level) * interval
+
+    def take(self, key: int, now: float, capacity: float, interval: float) -> None:
+        self._state[key] = (self._level(key, now, capacity, interval) - 1.0, now)
+        if len(self._state) > 10_000:  # forget full buckets (chats not written to for a while)
+            self._state = {k: v for k, v in self._state.items() if self._level(k, now, capacity, interval) < capacity}
+
+
 class OutboxDispatcher:
     def __init__(
         self,
@@ -163,6 +217,13 @@ class OutboxDispatcher:
         no_chat_give_up: timedelta = timedelta(days=3),
         blocked_retry: timedelta = timedelta(hours=6),
         blocked_give_up: timedelta = timedelta(days=3),
+        concurrency: int = 16,
+        max_per_second: float = 25.0,
+        per_chat_interval: float = 1.0,
+        chat_burst: int = 3,
+        per_recipient: int = 3,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -174,30 +235,90 @@ class OutboxDispatcher:
         self.no_chat_give_up = no_chat_give_up
         self.blocked_retry = blocked_retry
         self.blocked_give_up = blocked_give_up
+        self.concurrency = concurrency
+        self.max_per_second = max_per_second
+        self.per_chat_interval = per_chat_interval
+        self.per_recipient = per_recipient
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self.chat_burst = chat_burst
+        self._chat_bucket = TokenBuckets()
+        self._bot_bucket = TokenBuckets()
+        self.claimed = 0  # rows claimed by this dispatcher so far (drain stops when a claim finds none)
 
     # -- public ---------------------------------------------------------------------------------------------
 
     async def run_once(self, limit: int = 50) -> int:
-        """Deliver up to ``limit`` due notifications; returns how many were sent."""
+        """Claim up to ``limit`` due notifications (most pressing first) and deliver them; returns how many
+        were sent. Different chats are served concurrently (``concurrency`` at once), the messages of one chat
+        in order and at most one per ``per_chat_interval``; all sends together at most ``max_per_second``
+        (Telegram: about 30 per second per bot, 1 per second per chat)."""
         items = await asyncio.to_thread(self.claim, limit)
-        sent = 0
+        by_chat: dict[int, list[OutboxItem]] = {}
         for item in items:
             if item.chat_id is None:
                 await asyncio.to_thread(self._no_chat, item)
                 continue
-            try:
-                ref = await self.port.deliver(item)
-            except DeliveryError as exc:
-                await asyncio.to_thread(self._failed, item, str(exc), exc.permanent, exc.retry_after,
-                                        progress=exc.progress, waiting_for_user=exc.waiting_for_user,
-                                        recipient_gone=getattr(exc, "recipient_gone", False))
-            except Exception as exc:  # a renderer bug must not stall the outbox; retried, then reported
-                log.exception("delivering notification %s (%s) crashed", item.id, item.kind)
-                await asyncio.to_thread(self._failed, item, f"{type(exc).__name__}: {exc}", False, None)
-            else:
-                await asyncio.to_thread(self._sent, item, ref)
-                sent += 1
-        return sent
+            by_chat.setdefault(item.chat_id, []).append(item)
+        if not by_chat:
+            return 0
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def serve(chat_id: int, queue: list[OutboxItem]) -> int:
+            async with gate:
+                done = 0
+                for item in queue:
+                    await self._pace(chat_id)
+                    done += await self._deliver(item)
+                return done
+
+        # chats in the order of their most pressing message: the semaphore lets the urgent ones start first
+        results = await asyncio.gather(*(serve(chat, queue) for chat, queue in by_chat.items()))
+        return sum(results)
+
+    async def drain(self, *, budget_s: float = 25.0, limit: int = 50) -> int:
+        """Deliver batch after batch until nothing is due or ``budget_s`` has passed (a burst drains at the
+        rate limit instead of ``limit`` per tick); each batch is claimed afresh, by priority, so an urgent alert
+        queued mid-burst goes out within one batch. Returns how many were sent."""
+        started = self._monotonic()
+        sent = 0
+        while True:
+            claimed_before = self.claimed
+            sent += await self.run_once(limit)
+            if self.claimed == claimed_before or self._monotonic() - started >= budget_s:
+                return sent
+
+    async def _pace(self, chat_id: int) -> None:
+        """Wait until both this chat's bucket and the bot's bucket have a token. Token buckets: a chat may get
+        ``chat_burst`` messages at once, then one per ``per_chat_interval``; the bot ``max_per_second`` with
+        bursts of as many (Telegram's limits: ~30/s per bot, ~1/s per chat sustained, short bursts allowed)."""
+        while True:
+            now = self._monotonic()
+            chat_wait = self._chat_bucket.wait(chat_id, now, self.chat_burst, self.per_chat_interval)
+            bot_wait = self._bot_bucket.wait(0, now, max(1.0, self.max_per_second),
+                                             1.0 / self.max_per_second if self.max_per_second else 0.0)
+            wait = max(chat_wait, bot_wait)
+            if wait <= 0:
+                self._chat_bucket.take(chat_id, now, self.chat_burst, self.per_chat_interval)
+                self._bot_bucket.take(0, now, max(1.0, self.max_per_second),
+                                      1.0 / self.max_per_second if self.max_per_second else 0.0)
+                return
+            await self._sleep(wait)
+
+    async def _deliver(self, item: OutboxItem) -> int:
+        try:
+            ref = await self.port.deliver(item)
+        except DeliveryError as exc:
+            await asyncio.to_thread(self._failed, item, str(exc), exc.permanent, exc.retry_after,
+                                    progress=exc.progress, waiting_for_user=exc.waiting_for_user,
+                                    recipient_gone=getattr(exc, "recipient_gone", False))
+        except Exception as exc:  # a renderer bug must not stall the outbox; retried, then reported
+            log.exception("delivering notification %s (%s) crashed", item.id, item.kind)
+            await asyncio.to_thread(self._failed, item, f"{type(exc).__name__}: {exc}", False, None)
+        else:
+            await asyncio.to_thread(self._sent, item, ref)
+            return 1
+        return 0
 
     def recover(self) -> int:
         """Re-queue rows a crashed dispatcher left in ``sending`` (call at start-up, before the first run)."""
@@ -217,14 +338,21 @@ class OutboxDispatcher:
         now = self.clock.now()
         with self.db.session() as s:
             q = (
-                select(Notification.id)
+                select(Notification.id, Notification.recipient_id)
                 .where(Notification.status == NotificationStatus.pending, Notification.next_attempt_at <= now)
-                .order_by(Notification.next_attempt_at, Notification.id)
-                .limit(limit)
+                .order_by(Notification.priority, Notification.next_attempt_at, Notification.id)
+                .limit(limit * 4)
             )
             if self.db.dialect == "postgresql":
                 q = q.with_for_update(skip_locked=True)
-            ids = list(s.scalars(q))
+            # at most ``per_recipient`` per person per batch: one official's 40 reminders must not hold a
+            # batch for 40 seconds (1 message per second per chat) while other chats wait
+            per: dict[int, int] = {}
+            ids: list[int] = []
+            for nid, rid in s.execute(q):
+                if per.get(rid, 0) < self.per_recipient and len(ids) < limit:
+                    per[rid] = per.get(rid, 0) + 1
+                    ids.append(nid)
             won: list[int] = []
             for nid in ids:
                 res = s.execute(
@@ -237,12 +365,13 @@ class OutboxDispatcher:
                     won.append(nid)
             if not won:
                 return []
+            self.claimed += len(won)
             rows = s.execute(
                 select(Notification, Person, Unit)
                 .join(Person, Person.id == Notification.recipient_id)
                 .join(Unit, Unit.id == Person.unit_id)
                 .where(Notification.id.in_(won))
-                .order_by(Notification.next_attempt_at, Notification.id)
+                .order_by(Notification.priority, Notification.next_attempt_at, Notification.id)
                 .execution_options(populate_existing=True)
             ).all()
             return [

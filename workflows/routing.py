@@ -16,15 +16,17 @@ the case go to the first active holder anyway, so it still has a named owner, an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
-from storage.models import Case, Person, Role, Unit, UnitLevel
+from storage.models import Case, Person, Role, UnitLevel
+from workflows import orgcache
 from workflows.errors import RoutingError
+from workflows.orgcache import UnitNode
 
 # The role that owns cases at each level of the tree.
 OWNER_ROLE_AT_LEVEL: dict[UnitLevel, Role] = {
@@ -45,34 +47,23 @@ CHAIN_ROLES = frozenset({Role.grid_leader, Role.township_commander, Role.county_
 OFFICIAL_ROLES = frozenset(CHAIN_RANK)
 
 
-def ancestors(session: Session, unit_id: int) -> list[Unit]:
-    """The unit itself, then its parent, ... up to the root (the tree is at most four levels deep)."""
-    chain: list[Unit] = []
-    seen: set[int] = set()
-    unit = session.get(Unit, unit_id)
-    while unit is not None and unit.id not in seen:
-        chain.append(unit)
-        seen.add(unit.id)
-        unit = session.get(Unit, unit.parent_id) if unit.parent_id is not None else None
-    return chain
+def ancestors(session: Session, unit_id: int) -> list[UnitNode]:
+    """The unit itself, then its parent, ... up to the root (the tree is at most four levels deep). From the
+    process's in-memory org tree (:mod:`workflows.orgcache`): no query once the transaction has its snapshot."""
+    return list(orgcache.snapshot(session).chain(unit_id))
 
 
-def unit_at_level(session: Session, unit_id: int, level: UnitLevel) -> Unit | None:
-    return next((u for u in ancestors(session, unit_id) if u.level == level), None)
+def unit_at_level(session: Session, unit_id: int, level: UnitLevel) -> UnitNode | None:
+    return next((u for u in orgcache.snapshot(session).chain(unit_id) if u.level == level), None)
 
 
 def in_subtree(session: Session, unit_id: int, root_id: int) -> bool:
-    return any(u.id == root_id for u in ancestors(session, unit_id))
+    return any(u.id == root_id for u in orgcache.snapshot(session).chain(unit_id))
 
 
 def subtree_ids(session: Session, root_id: int) -> set[int]:
-    """All unit ids under ``root_id`` (inclusive), one query per level."""
-    ids = {root_id}
-    frontier = [root_id]
-    while frontier:
-        frontier = [i for i in session.scalars(select(Unit.id).where(Unit.parent_id.in_(frontier))) if i not in ids]
-        ids.update(frontier)
-    return ids
+    """All unit ids under ``root_id`` (inclusive), from the in-memory tree."""
+    return set(orgcache.snapshot(session).subtree(root_id))
 
 
 def active_admins(session: Session) -> list[Person]:
@@ -137,11 +128,35 @@ class Skipped:
                 "fallback": self.fallback}
 
 
-def _holders(session: Session, role: Role, unit_id: int, department: str | None = None) -> list[Person]:
-    q = select(Person).where(Person.role == role, Person.unit_id == unit_id, Person.active.is_(True))
+def _holder_ids(session: Session, role: Role, unit_id: int, department: str | None = None) -> tuple[int, ...]:
+    """Active holders of ``role`` in the unit, by id, from the in-memory org tree (no query)."""
+    snap = orgcache.snapshot(session)
     if department is not None:
-        q = q.where(Person.department == department)
-    return list(session.scalars(q.order_by(Person.id)))
+        return snap.contacts.get((unit_id, department), ())
+    return snap.officials.get((role, unit_id), ())
+
+
+def people_by_id(session: Session, ids: Iterable[int]) -> dict[int, Person]:
+    """The people with ``ids``: those already in this session for free, the rest in one query. Their
+    reachability (chat, blocked since) is read fresh from the rows: the org cache holds only who holds a post."""
+    wanted = set(ids)
+    found: dict[int, Person] = {}
+    missing = []
+    for pid in wanted:
+        person = session.identity_map.get(session.identity_key(Person, pid))  # type: ignore[arg-type]
+        if person is not None:
+            found[pid] = person  # type: ignore[assignment]
+        else:
+            missing.append(pid)
+    if missing:
+        found.update({p.id: p for p in session.scalars(select(Person).where(Person.id.in_(missing)))})
+    return found
+
+
+def _holders(session: Session, role: Role, unit_id: int, department: str | None = None) -> list[Person]:
+    ids = _holder_ids(session, role, unit_id, department)
+    people = people_by_id(session, ids)
+    return [people[i] for i in ids if i in people]
 
 
 def _first_person(session: Session, role: Role, unit_id: int, department: str | None = None) -> Person | None:
@@ -204,13 +219,15 @@ class Router:
         chain = ancestors(session, unit_id)
         department = self.department_for(category)
         county = next((u for u in chain if u.level == UnitLevel.county), None)
-        levels: list[list[Person]] = []
+        level_ids: list[tuple[int, ...]] = []
         if department and county is not None:
-            levels.append(_holders(session, Role.department_contact, county.id, department))
+            level_ids.append(_holder_ids(session, Role.department_contact, county.id, department))
         for unit in chain:
             role = OWNER_ROLE_AT_LEVEL.get(unit.level)
             if role is not None:
-                levels.append(_holders(session, role, unit.id))
+                level_ids.append(_holder_ids(session, role, unit.id))
+        people = people_by_id(session, (i for ids in level_ids for i in ids))  # one query for the whole walk
+        levels = [[people[i] for i in ids if i in people] for ids in level_ids]
         person = self._walk(levels, skipped)
         if person is not None:
             return person
@@ -250,28 +267,14 @@ class Router:
     def urgent_alert_recipients(self, session: Session, unit_id: int) -> list[Person]:
         """Every active governance operator in the county and the township commander(s) of the unit's
         township — told at once, in parallel with the owner, who does not change."""
-        chain = ancestors(session, unit_id)
+        snap = orgcache.snapshot(session)
+        chain = snap.chain(unit_id)
         county = next((u for u in chain if u.level == UnitLevel.county), None)
         township = next((u for u in chain if u.level == UnitLevel.township), None)
-        people: list[Person] = []
+        ids: list[int] = []
         if county is not None:
-            people += session.scalars(
-                select(Person)
-                .where(
-                    Person.role == Role.governance_operator,
-                    Person.active.is_(True),
-                    Person.unit_id.in_(subtree_ids(session, county.id)),
-                )
-                .order_by(Person.id)
-            ).all()
+            ids += snap.all(Role.governance_operator, snap.subtree(county.id))
         if township is not None:
-            people += session.scalars(
-                select(Person)
-                .where(
-                    Person.role == Role.township_commander,
-                    Person.unit_id == township.id,
-                    Person.active.is_(True),
-                )
-                .order_by(Person.id)
-            ).all()
-        return people
+            ids += snap.all(Role.township_commander, (township.id,))
+        found = people_by_id(session, ids)
+        return [found[i] for i in ids if i in found]

@@ -208,7 +208,9 @@ def test_two_dispatchers_at_once_deliver_each_row_exactly_once(world):
     start = threading.Barrier(2)
 
     def run() -> None:
-        dispatcher = OutboxDispatcher(world.db, world.clock, port)
+        # one recipient: lift the per-recipient share of a batch and the chat pacing (test_burst.py covers
+        # those); this test is about two dispatchers never taking the same row
+        dispatcher = OutboxDispatcher(world.db, world.clock, port, per_recipient=7, per_chat_interval=0)
         start.wait(timeout=10)
         for _ in range(10):
             asyncio.run(dispatcher.run_once(limit=7))

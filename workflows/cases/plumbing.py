@@ -24,7 +24,7 @@ from storage.db import Database
 from storage.models import Case, CaseEvent, CaseState, Person, Role, Urgency
 from workflows import lifecycle, permissions
 from workflows.errors import ConcurrentUpdate, NotFound
-from workflows.notifications import Kind, iso, notify, person_ref
+from workflows.notifications import Kind, iso, mark_fresh, notify, person_ref
 from workflows.orgnames import OrgNames
 from workflows.outbox import enqueue
 from workflows.policy import DeadlinePolicy, Policies, fresh_deadlines, next_wakeup
@@ -168,6 +168,7 @@ class CaseCore:
         )
         s.add(event)
         s.flush()  # event id anchors notification dedupe keys; also flushes the case (version check)
+        mark_fresh(s, event)
         return event
 
     def _transition(

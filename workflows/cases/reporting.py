@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from storage.models import (
@@ -91,13 +92,13 @@ class CaseReporting(CaseQueries):
             # no bytes *and* no way to fetch them later; bytes that could not be downloaded yet are fine:
             # the case is stored with the file id and the bot fetches the recording afterwards (store first)
             raise ValidationError("the audio is empty", code="empty_audio")
-        if source_key is not None:
-            existing = self._existing(source_key, reporter_id)
-            if existing is not None:
-                return existing
         now = self.clock.now()
         try:
             with self.db.session() as s:
+                if source_key is not None:  # the same Telegram update delivered again: the same case
+                    existing = self._existing_in(s, source_key, reporter_id, now)
+                    if existing is not None:
+                        return existing
                 reporter = self._person(s, reporter_id)
                 if not reporter.active:
                     raise NotPermitted(f"{reporter.name} is not active", params={"action": "report"})
@@ -130,6 +131,14 @@ class CaseReporting(CaseQueries):
                     created_at=now,
                     updated_at=now,
                 )
+                # Triage is pure computation: done before the first write, so no write lock is held meanwhile.
+                triage: dict[str, Any] | Exception | None = None
+                if text is not None:
+                    try:
+                        triage = self._task_floor(s, case, self._triage_fields(case, needs_review=False))
+                        self._apply_triage(case, triage)  # written with the INSERT: no UPDATE for it
+                    except Exception as exc:  # noqa: BLE001 - recorded on the stored case below
+                        triage = exc
                 s.add(case)
                 s.flush()
                 event = self._event(
@@ -153,16 +162,42 @@ class CaseReporting(CaseQueries):
                     s.flush()
                     transcription_jobs.enqueue(s, case_id=case.id, attachment_id=attachment.id,
                                                language=case.language, now=now, hold=transcription_jobs.HOLD)
-                case_id = case.id
+                if triage is not None:
+                    # Store first, in the same transaction: routing runs inside a savepoint, so whatever fails
+                    # there is rolled back alone and the report itself still commits, with the failure on it.
+                    self._route_stored(s, case, triage, now)
+                return self._view(s, case, reporter, now)
         except IntegrityError:
             if source_key is not None:  # a concurrent delivery of the same update won the insert
                 existing = self._existing(source_key, reporter_id)
                 if existing is not None:
                     return existing
             raise
-        if text is not None:
-            self._triage_and_route(case_id)
-        return self.get_case(case_id, reporter_id)
+
+    def _existing_in(self, s: Session, source_key: str, viewer_id: int, now: datetime) -> CaseView | None:
+        case = s.scalars(select(Case).where(Case.source_key == source_key)).first()
+        if case is None:
+            return None
+        return self._view(s, case, s.get(Person, viewer_id), now)
+
+    def _route_stored(self, s: Session, case: Case, triage: dict[str, Any] | Exception, now: datetime) -> None:
+        """Record ``triage`` (already applied to the case, or the exception it raised) on a case flushed in
+        this transaction, and route it inside a savepoint: a failure there is rolled back alone, the stored
+        report still commits and carries ``routing_failed`` instead (the same outcome as
+        :meth:`_triage_and_route` on a committed case)."""
+        if isinstance(triage, Exception):
+            log.error("case %s: triage failed", case.id, exc_info=triage)
+            self._record_failure_in(s, case, "triage", triage, None)
+            return
+        self._event(s, case, now, "triaged", data=triage)
+        try:
+            with s.begin_nested():
+                owner = self.router.owner_for(s, case.unit_id, case.category)
+                self._first_assignment(s, case, owner, now, actor=None)
+                self._life_event(s, case, triage.get("life_event"), now)
+        except Exception as exc:  # noqa: BLE001 - recorded on the case and reported to a human
+            log.exception("case %s: routing failed", case.id)
+            self._record_failure_in(s, case, "routing", exc, triage)
 
     def _existing(self, source_key: str, viewer_id: int) -> CaseView | None:
         with self.db.session() as s:
@@ -278,28 +313,31 @@ class CaseReporting(CaseQueries):
         case.needs_review = bool(triage["needs_review"])
 
     def _record_routing_failure(self, case_id: int, stage: str, exc: Exception, triage: dict[str, Any] | None) -> None:
-        now = self.clock.now()
         try:
             with self.db.session() as s:
-                case = self._case(s, case_id)
-                if triage is not None and case.state == CaseState.reported:
-                    self._apply_triage(case, triage)
-                code = getattr(exc, "code", type(exc).__name__)
-                event = self._event(
-                    s, case, now, "routing_failed", note=str(exc)[:2000], data={"stage": stage, "error_code": code}
-                )
-                admins = active_admins(s)
-                if not admins:
-                    log.error("case %s could not be routed and there is no active admin to tell", case_id)
-                notify(
-                    s,
-                    now=now,
-                    kind=Kind.routing_failed,
-                    recipients=admins,
-                    case=case,
-                    event=event,
-                    card=True,
-                    payload={"stage": stage, "error": str(exc)[:500], "error_code": code},
-                )
+                self._record_failure_in(s, self._case(s, case_id), stage, exc, triage)
         except Exception:  # pragma: no cover - the database itself is failing; the log is all we have
             log.exception("case %s: could not even record the %s failure", case_id, stage)
+
+    def _record_failure_in(self, s: Session, case: Case, stage: str, exc: Exception,
+                           triage: dict[str, Any] | None) -> None:
+        now = self.clock.now()
+        if triage is not None and case.state == CaseState.reported:
+            self._apply_triage(case, triage)
+        code = getattr(exc, "code", type(exc).__name__)
+        event = self._event(
+            s, case, now, "routing_failed", note=str(exc)[:2000], data={"stage": stage, "error_code": code}
+        )
+        admins = active_admins(s)
+        if not admins:
+            log.error("case %s could not be routed and there is no active admin to tell", case.id)
+        notify(
+            s,
+            now=now,
+            kind=Kind.routing_failed,
+            recipients=admins,
+            case=case,
+            event=event,
+            card=True,
+            payload={"stage": stage, "error": str(exc)[:500], "error_code": code},
+        )
