@@ -4,8 +4,8 @@ Why triggers: every process keeps the org tree in memory (``workflows.orgcache``
 any other process — ``lianhu import-org``, another bot replica, an operator's SQL — so the database itself bumps
 the version on each change, not the code that happens to make it.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0006"
+revision: str = "0008"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
