@@ -192,8 +192,10 @@ class CaseReporting(CaseQueries):
         self._event(s, case, now, "triaged", data=triage)
         try:
             with s.begin_nested():
-                owner = self.router.owner_for(s, case.unit_id, case.category)
+                skipped: list[Skipped] = []
+                owner = self.router.owner_for(s, case.unit_id, case.category, skipped)
                 self._first_assignment(s, case, owner, now, actor=None)
+                self._note_skipped(s, case, skipped, now)
                 self._life_event(s, case, triage.get("life_event"), now)
         except Exception as exc:  # noqa: BLE001 - recorded on the case and reported to a human
             log.exception("case %s: routing failed", case.id)
