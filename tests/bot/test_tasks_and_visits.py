@@ -344,3 +344,27 @@ async def test_a_spoken_task_reaches_the_workers_as_the_voice_note_then_their_sh
     sheet = await worker.wait_for_message(lambda m: "任务 #" in m.content and m.buttons)
     assert worker.messages.index(voice) < worker.messages.index(sheet)
     assert "🎙" in sheet.content
+
+
+async def test_festival_visits_from_the_calendar_reach_the_cadre_and_are_recorded(bot_harness) -> None:
+    from workflows.visits import VisitSettings
+
+    h = bot_harness
+    h.services.visit_service.settings = VisitSettings.from_config(  # this year's date, as the county writes it
+        {"festivals": {"losar_2026": {"name": {"zh": "藏历新年", "bo": "ལོ་གསར།"}, "date": "2026-01-15"}}})
+    cadre = await h.register("P110")
+    await h.due()  # the scheduler's hourly job: ten days ahead, inside the 14-day lead
+    card = await cadre.wait_for_message(lambda m: "达瓦" in m.content and "藏历新年" in m.content)  # 独居老人
+    assert card.buttons
+    await cadre.press_button(card, "已走访")
+    await cadre.wait_for_message(lambda m: "走访情况" in m.content)
+    await cadre.send_text("送了酥油和茶叶，老人身体还好")
+    await cadre.wait_for_message(lambda m: "已记下走访" in m.content)
+    with h.services.db.session() as s:
+        visit = s.scalars(select(Visit).where(Visit.household_id == _id(h, "H111104"))).one()
+        assert (visit.kind, visit.festival, visit.state) == ("festival", "losar_2026", "done")
+        assert visit.owner_id == _id(h, "P110") and visit.due_at.isoformat() == "2026-01-14T16:00:00"
+        again = len(s.scalars(select(Visit)).all())
+    await h.due()  # the next run creates nothing twice
+    with h.services.db.session() as s:
+        assert len(s.scalars(select(Visit)).all()) == again
