@@ -381,6 +381,33 @@ def cmd_export_corrections(ctx: Context, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_speech_check(ctx: Context, args: argparse.Namespace) -> int:
+    """CER and speed of the configured speech model on a folder of the county's own clips (issue 9)."""
+    from transcription.evaluate import ManifestError, evaluate_folder
+    from transcription.factory import build_transcribers
+
+    transcriber = build_transcribers(ctx.config.transcription).get(args.language)
+    if transcriber is None:
+        ctx.print(f"no transcriber is configured for language {args.language!r} ([transcription.languages])")
+        return EXIT_USAGE
+    warm = getattr(transcriber, "warm_up", None)
+    if warm is not None:
+        warm()
+    try:
+        result = evaluate_folder(Path(args.dir), transcriber, args.language, limit=args.limit)
+    except ManifestError as exc:
+        ctx.print(f"lianhu: error: {exc}")
+        return EXIT_USAGE
+    for clip in result.clips:
+        score = f"CER {clip.cer:.3f}" if clip.cer is not None else f"failed: {clip.error}"
+        ctx.print(f"{clip.file}  {score}  {clip.seconds:.2f} s  {clip.text}")
+    note = getattr(transcriber, "load_error", None)
+    ctx.print(f"{result.model}: {len(result.scored)} of {len(result.clips)} clips, mean CER {result.mean_cer:.3f}, "
+              f"{result.seconds_per_clip:.2f} s per clip, RTF {result.rtf:.3f}"
+              + (f" (the configured model is NOT in use: {note})" if note else ""))
+    return EXIT_OK
+
+
 def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     """The engine, the scheduler and the console; the Telegram bot too when a token is configured."""
     ctx.db  # migrate before anything starts  # noqa: B018
@@ -456,6 +483,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("migrate", cmd_migrate, "bring the database schema up to date")
     add("check", cmd_check, "list what must be fixed before the first report: posts nobody reachable holds, "
         "misplaced people, notices that failed (exit 1 when there is something)")
+    p = add("speech-check", cmd_speech_check, "CER and speed of the configured speech model on a folder of clips "
+            "with reference texts (manifest.jsonl: file, text)")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--language", choices=("zh", "bo"), default="zh")
+    p.add_argument("--limit", type=int, default=None, help="only the first N clips")
     p = add("import-org", cmd_import_org, "import units.csv, people.csv, households.csv, members.csv (upsert by code)")
     p.add_argument("dir", nargs="?", metavar="DIR", help="folder with the CSV files (default: the sample county)")
     p = add("export-org", cmd_export_org, "export the org tree as units.csv, people.csv, households.csv, members.csv")

@@ -65,6 +65,7 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "openai_whisper": ("transcription.backends.openai_whisper", "OpenAIWhisperTranscriber"),
     "transformers": ("transcription.backends.hf", "HFTranscriber"),
     "http": ("transcription.backends.http", "HTTPTranscriber"),
+    "sherpa_onnx": ("transcription.backends.sherpa", "SherpaOnnxTranscriber"),
 }
 # backends that load a model and therefore need ``model`` (http needs ``url`` instead, checked by the backend)
 _NEEDS_MODEL = {"faster_whisper", "openai_whisper", "transformers"}

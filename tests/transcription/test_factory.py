@@ -59,7 +59,7 @@ def test_model_path_named_after_folder(tmp_path) -> None:
         (
             {"languages": {"bo": {"backend": "foo", "model": "x"}}},
             "transcription.languages.bo.backend: unknown backend 'foo' "
-            "(choose faster_whisper, openai_whisper, transformers, http)",
+            "(choose faster_whisper, openai_whisper, transformers, http, sherpa_onnx)",
         ),
         ({"languages": {"bo": {"model": "x"}}}, "transcription.languages.bo.backend: missing"),
         ({"languages": {"zh": {"backend": "faster_whisper"}}}, "transcription.languages.zh.model: missing"),

@@ -87,8 +87,12 @@ class FasterWhisperTranscriber(AudioTranscriber):
         name_suffix: str = "",
         bias_layout: str = "hotwords",
         correct: bool = False,
+        without_timestamps: bool = False,
+        batch_size: int = 0,
     ) -> None:
         self.correct = correct
+        self.without_timestamps = without_timestamps
+        self.batch_size = batch_size  # 0: one window after another; N: faster-whisper's batched pipeline
         if bias_layout not in BIAS_LAYOUTS:
             raise BackendConfigError(
                 "bias_layout", f"unknown '{bias_layout}' (choose {', '.join(BIAS_LAYOUTS)})"
@@ -144,6 +148,8 @@ class FasterWhisperTranscriber(AudioTranscriber):
         "name_suffix": str,
         "bias_layout": str,
         "correct": bool,
+        "without_timestamps": bool,
+        "batch_size": int,
     }
 
     @classmethod
@@ -196,6 +202,15 @@ class FasterWhisperTranscriber(AudioTranscriber):
 
         return _load_shared(key, create)
 
+    def _batched(self, model: Any) -> Any:
+        """faster-whisper's batched pipeline around the shared model (VAD chunks decoded together)."""
+        from faster_whisper import BatchedInferencePipeline
+
+        pipeline = getattr(self, "_pipeline", None)
+        if pipeline is None or pipeline.model is not model:
+            pipeline = self._pipeline = BatchedInferencePipeline(model)
+        return pipeline
+
     def warm_up(self) -> None:
         """Load the model now (at bot start-up) instead of on the first voice note."""
         self._get_model()
@@ -243,8 +258,7 @@ class FasterWhisperTranscriber(AudioTranscriber):
         if supported and language not in supported:
             raise TranscriptionError(f"language '{language}' is not supported by {self.name}")
         try:
-            segments, _info = model.transcribe(
-                samples,
+            options: dict[str, Any] = dict(
                 language=language,
                 task="transcribe",
                 beam_size=self.beam_size,
@@ -256,7 +270,14 @@ class FasterWhisperTranscriber(AudioTranscriber):
                 initial_prompt=initial_prompt,
                 hotwords=hotwords,
                 vad_filter=self.vad,
+                without_timestamps=self.without_timestamps,
             )
+            if self.batch_size > 0:
+                segments, _info = self._batched(model).transcribe(
+                    samples, batch_size=self.batch_size, **options
+                )
+            else:
+                segments, _info = model.transcribe(samples, **options)
             raw = list(segments)  # the generator does the work; consume it inside the try
         except TranscriptionError:
             raise
