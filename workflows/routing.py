@@ -196,13 +196,17 @@ class Router:
     def _walk(self, people_per_level: list[list[Person]], skipped: list[Skipped] | None) -> Person | None:
         """The first reachable person level by level; when nobody is reachable, the first holder at all
         (marked ``fallback`` in ``skipped``) so the case still has a named owner."""
+        found: list[Skipped] = []
         for people in people_per_level:
-            person = self._pick(people, skipped)
+            person = self._pick(people, found)
             if person is not None:
+                if skipped is not None:
+                    skipped.extend(found)
                 return person
         first = next((p for people in people_per_level for p in people), None)
         if first is not None and skipped is not None:
-            skipped[:] = [x for x in skipped if x.person_id != first.id]
+            # nobody reachable at any level: the case stays at the bottom, and only that holder is reported
+            # (the ones above are reported when a case would reach them)
             skipped.append(Skipped(first.id, first.name, first.role.value, unreachable_why(first) or "", True))
         return first
 

@@ -303,11 +303,16 @@ class CaseCore:
     def _alert_if_urgent(self, s: Session, case: Case, event: CaseEvent, now: datetime) -> None:
         if case.urgency != Urgency.urgent:
             return
+        recipients = self.router.urgent_alert_recipients(s, case.unit_id)
+        if self.router.skip_unreachable:  # an alert that cannot arrive: the admins hear once per person
+            for person in recipients:
+                if person.id != case.owner_id and unreachable_why(person) is not None:
+                    tell_unreachable(s, person, case, now, owner=case.owner)
         notify(
             s,
             now=now,
             kind=Kind.urgent_alert,
-            recipients=self.router.urgent_alert_recipients(s, case.unit_id),
+            recipients=recipients,
             case=case,
             event=event,
             card=True,
