@@ -74,6 +74,8 @@ def case_card(lang: str, view: CaseView, *, timeline: Sequence[TimelineEntry] = 
         lines.append(t(lang, "card.overdue"))
     if view.needs_review:
         lines.append(t(lang, "card.needs_review"))
+        if for_official and stand_in_speech(view):
+            lines.append(t(lang, "card.stand_in_speech"))
     if for_official and view.cues and _cues(view):
         lines.append(t(lang, "card.why", cues=_cues(view)))
     text = (view.text or "").strip()
@@ -85,6 +87,13 @@ def case_card(lang: str, view: CaseView, *, timeline: Sequence[TimelineEntry] = 
         lines.append(t(lang, "card.timeline"))
         lines.extend(timeline_line(lang, e) for e in timeline)
     return "\n".join(lines)
+
+
+def stand_in_speech(view: CaseView) -> bool:
+    """A Tibetan voice note whose text came back yet was sent for review: that happens when the transcript is
+    from a stand-in model (``reliable=False``, Whisper base for Tibetan; runtime/voice.py), so the official is
+    told in one line to listen rather than trust the text."""
+    return view.language == "bo" and view.transcript_status == "done" and bool((view.text or "").strip())
 
 
 def no_text(lang: str, transcript_status: str | None) -> str:

@@ -146,3 +146,28 @@ async def test_a_broken_name_lookup_never_stops_a_note(sworld):
         assert bias.names == () and bias.lexicon == ("羊圈", "牦牛")  # the county words still help
     finally:
         await pipeline.shutdown()
+
+
+def test_the_officials_card_says_in_one_line_that_a_tibetan_transcript_is_a_stand_ins(sworld):
+    """Tibetan stays honest: Whisper base's Tibetan text is a hint; the card tells the official to listen."""
+    from bot.render import case_card
+    from i18n import t
+
+    worker = sworld.org.person("P2111")  # a Tibetan-speaking liaison worker of 曲隆村
+    view = sworld.cases.file_report(worker, audio=AudioIn(content=b"OggS-bo", mime_type="audio/ogg"))
+    routed = sworld.cases.attach_transcript(
+        view.id, "ཕྱུགས་ནད།", model="faster-whisper:bo-fallback", language="bo", reliable=False
+    )
+    assert routed.needs_review and routed.state == "assigned"
+    line = t("zh", "card.stand_in_speech")
+    card = case_card("zh", routed)
+    assert line in card and card.count("\n") >= 5 and len(line) < 40  # one short line
+    assert t("bo", "card.stand_in_speech") in case_card("bo", routed)
+    assert line not in case_card("zh", routed, for_official=False)  # the worker's echo stays plain
+    # a Mandarin transcript from the trusted model: no such line
+    zh = sworld.cases.file_report(
+        sworld.org.person("P1111"), audio=AudioIn(content=b"OggS-zh", mime_type="audio/ogg")
+    )
+    assert line not in case_card(
+        "zh", sworld.cases.attach_transcript(zh.id, "二社的羊圈着火了", language="zh")
+    )
