@@ -161,3 +161,33 @@ def test_priority_level_for_slow_harm(clf):
     assert urgency(clf, "停电三天了 什么时候来电") == "priority"
     assert urgency(clf, "冬天快到了 家里没有吃的了 煤也烧完了") == "priority"
     assert urgency(clf, "想问一下身份证怎么补办") == "general"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "二社那边有人喊帐篷着火了 我骑马过去看了 没着火 是在烧牛粪 大家放心",
+        "群里说山上冒黑烟 我们去看了 不是着火 是有人在烧荒",
+    ],
+)
+def test_a_danger_the_report_denies_later_is_an_all_clear(clf, text):
+    """Hearsay corrected later ("有人说着火了 … 没着火") is an all-clear: the first mention must not page the
+    centre. The category stays what the report is about, and the "why" shows the denial."""
+    from workflows.triage import default_classifier
+
+    result = clf.classify(text, "zh")
+    assert result.urgency != "urgent" and result.category == "safety"
+    assert any(c.negated and c.target == "urgent" and c.decides == "urgency" for c in result.cues)
+    # the premise: without the denial the first mention pages the centre
+    assert default_classifier({"learned": False, "denial_scope": 0}).classify(text, "zh").urgency == "urgent"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "房顶塌了一角 还好没砸到人 剩下的梁也在响 老阿妈还在里面 叫不出来",  # one harm denied, danger goes on
+        "没着火 但是冒黑烟了 越来越大 快来人",  # the denial comes first: the news is after it
+    ],
+)
+def test_a_denial_that_is_not_the_last_word_on_danger_denies_nothing(clf, text):
+    assert urgency(clf, text) == "urgent"

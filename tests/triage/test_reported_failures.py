@@ -40,7 +40,11 @@ def test_an_elders_death_without_money_for_the_funeral_is_bereavement_with_the_l
 
 def test_a_strong_live_danger_is_never_demoted_by_the_model(clf):
     """Kind 1: a rules score well above the threshold stands whatever the model says."""
-    for text in ("帐篷着火了，里面还有娃娃，快来人", "河水涨上来了，有人被冲走了，快救人", "狼进羊圈了，正在咬羊，拉毛一个人拿棍子在赶"):
+    for text in (
+        "帐篷着火了，里面还有娃娃，快来人",
+        "河水涨上来了，有人被冲走了，快救人",
+        "狼进羊圈了，正在咬羊，拉毛一个人拿棍子在赶",
+    ):
         rules = clf.analyse(text)[0]
         assert rules.urgency == "urgent" and rules.urgent_score >= 3.0, text
         assert clf.classify(text, "zh").urgency == "urgent", text
@@ -77,7 +81,15 @@ def test_life_events_are_flagged_with_their_cues(clf, text, kind):
 
 @pytest.mark.parametrize(
     "text",
-    ["路上的冰化了，车能走了", "娃娃在学校挺好的，谢谢老师", "羊圈的门坏了，想找人修一下", "孩子没有辍学，天天去上课"],
+    [
+        "路上的冰化了，车能走了",
+        "娃娃在学校挺好的，谢谢老师",
+        "羊圈的门坏了，想找人修一下",
+        "孩子没有辍学，天天去上课",
+        # 走了 after a motion verb is motion, not an elder's death
+        "大风把阿爸的帐篷刮走了 牛也跑散了",
+        "阿妈家的两头牦牛昨晚被人偷走了",
+    ],
 )
 def test_no_life_event_where_there_is_none(clf, text):
     assert clf.classify(text, "zh").life_event is None

@@ -32,9 +32,11 @@ def test_a_misheard_danger_word_still_fires_in_a_transcript(clf, heard, term):
     typed = clf.classify(heard, "zh")
     sound = [c for c in speech.cues if c.note == f"sounds like {term}"]
     assert sound and not any(c.note.startswith("sounds like") for c in typed.cues)
-    assert {"urgent": 0, "priority": 1, "general": 2}[speech.urgency] <= {"urgent": 0, "priority": 1, "general": 2}[
-        typed.urgency
-    ]
+    assert {"urgent": 0, "priority": 1, "general": 2}[speech.urgency] <= {
+        "urgent": 0,
+        "priority": 1,
+        "general": 2,
+    }[typed.urgency]
 
 
 def test_a_sound_alike_weighs_less_than_the_word_itself(clf):
@@ -48,6 +50,17 @@ def test_function_words_never_sound_like_a_cue(clf):
     """是了 (shi le) merges with 死了 (si le): a function character is not a misheard keyword."""
     r = clf.classify("就是了，我们社都挺好的", "zh", source="speech")
     assert not any(c.note.startswith("sounds like") for c in r.cues)
+
+
+@pytest.mark.parametrize("text", ["谁看见了说一声", "牛羊刨不到草 饲草只够三天了", "河面上的冰开始化了"])
+def test_a_rare_reading_of_a_heard_character_is_no_sound_alike(clf, text):
+    """The speech model writes what it heard in the character's usual reading: 声 (sheng, rarely qing) does not
+    make 一声 "sound like" 疫情, nor 见 (jian, rarely xian) 见了 like 掀了."""
+    r = clf.classify(text, "zh", source="speech")
+    heard_as = {c.note.removeprefix("sounds like ") for c in r.cues if c.note.startswith("sounds like")}
+    assert (
+        not heard_as & {"疫情", "掀了", "失火", "报复"} and r.urgency != "urgent"
+    )  # 一声 ≈ 医生 is a real one
 
 
 def test_typed_text_keeps_exact_matching(clf):

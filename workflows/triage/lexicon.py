@@ -56,6 +56,8 @@ class Settings:
     all_clear_scope: int = 14
     # units after a cue within which a resolution (…已经灭了) covers it; it used to reach the end of the report
     resolved_scope: int = 30
+    # units after a live danger cue within which the report may deny it ("有人说着火了 … 没着火"): 0 = off
+    denial_scope: int = 0
     # weight factor of a cue heard only by its sound in a transcript (洋剑 for 羊圈), see sounds.py
     sound_factor: float = 0.75
     negated_category_factor: float = 0.5
@@ -76,6 +78,7 @@ SETTING_TYPES: dict[str, type] = {
     "hypothetical_scope": int,
     "all_clear_scope": int,
     "resolved_scope": int,
+    "denial_scope": int,
     "sound_factor": float,
     "negated_category_factor": float,
     "background_live_min": float,
@@ -298,7 +301,9 @@ def update_group(group: Group, raw: Any, key: str, *, extend_terms: bool = False
                     f"{key}.{name}: must be a lower-case name like 'public_health', got {value!r}"
                 )
             if name == "life_event" and value not in LIFE_EVENTS:
-                raise TriageConfigError(f"{key}.{name}: must be one of {', '.join(LIFE_EVENTS)}, got {value!r}")
+                raise TriageConfigError(
+                    f"{key}.{name}: must be one of {', '.join(LIFE_EVENTS)}, got {value!r}"
+                )
             changes[name] = value
         else:
             changes[name] = check_number(value, f"{key}.{name}", kind)

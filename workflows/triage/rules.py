@@ -54,8 +54,25 @@ PRECEDENCE_CUE = "rule: "
 CLAUSE_LINKS = frozenset("就才便")  # a linking word starts a new clause: context words do not reach over it
 # equal evidence: the more specific event wins (a death often comes with "no money": it is the death)
 LIFE_PRIORITY = ("death", "dropout", "troubled_mind", "idle_youth", "illness_poverty", "festival")
-LIFE_CONDITIONALS = frozenset({"如果", "万一", "假如", "要是", "以防", "担心会", "怕会", "演练", "演习", "培训", "宣传"})
-LONG_AGO = frozenset({"去年", "前年", "几年前", "那年", "小时候", "早些年", "好几年前", "前几年", "前些年", "以前", "过去", "ན་ནིང"})
+LIFE_CONDITIONALS = frozenset(
+    {"如果", "万一", "假如", "要是", "以防", "担心会", "怕会", "演练", "演习", "培训", "宣传"}
+)
+LONG_AGO = frozenset(
+    {
+        "去年",
+        "前年",
+        "几年前",
+        "那年",
+        "小时候",
+        "早些年",
+        "好几年前",
+        "前几年",
+        "前些年",
+        "以前",
+        "过去",
+        "ན་ནིང",
+    }
+)
 PAST_ASPECT = "过"  # 着过火 / 滑坡过: experienced, not happening
 NOT_PAST_AFTER = set("来去不得")
 
@@ -65,7 +82,9 @@ class Context:
     negator just before this cue?", "a resolution after it?") is a binary search, not a scan of all matches:
     triage stays linear in the report's length."""
 
-    def __init__(self, units: list[str], flat: str, matches: list[Match], breaks: frozenset[int] = frozenset()):
+    def __init__(
+        self, units: list[str], flat: str, matches: list[Match], breaks: frozenset[int] = frozenset()
+    ):
         self.units = units
         self.flat = flat
         self.matches = matches
@@ -215,7 +234,9 @@ class RulesClassifier:
         extra = list(names)
         if source == "speech":
             extra.extend(self._sound_matches(units, flat, hidden))
-        ctx = Context(units, flat, self.matcher.find(units, extra, flat), breaks if source != "speech" else frozenset())
+        ctx = Context(
+            units, flat, self.matcher.find(units, extra, flat), breaks if source != "speech" else frozenset()
+        )
         result = self._score(ctx)
         hidden = [(m.start, m.end) for m in ctx.of("name")]
         return result, feature_units(units, hidden)
@@ -259,6 +280,8 @@ class RulesClassifier:
             else:
                 dead[m.group.name].append(m)
                 notes[id(m)] = why
+        if s.denial_scope:
+            self._denied(ctx, live, dead, notes, groups)
 
         def strength(ms: list[Match]) -> float:  # a concept heard only by its sound counts less
             return 1.0 if any(not m.sounds_like for m in ms) else s.sound_factor
@@ -446,8 +469,10 @@ class RulesClassifier:
                             elif target == category:
                                 decides = "category"
                         else:
-                            if target == "urgent" and urgency != "general" or (
-                                target == "priority" and urgency == "priority"
+                            if (
+                                target == "urgent"
+                                and urgency != "general"
+                                or (target == "priority" and urgency == "priority")
                             ):
                                 decides = "urgency"
                             elif target == category:
@@ -456,6 +481,61 @@ class RulesClassifier:
                                 decides = "life_event"
                         out.append((m.start, Cue(m.text, target, weight, negated, note, decides)))
         return tuple(c for _, c in sorted(out, key=lambda x: x[0]))
+
+    def _denied(
+        self,
+        ctx: Context,
+        live: dict[str, list[Match]],
+        dead: dict[str, list[Match]],
+        notes: dict[int, str],
+        groups: dict[str, Group],
+    ) -> None:
+        """A danger the report itself denies later is not live: "有人在群里说着火了 我去看了 没着火" is an
+        all-clear. A live urgent cue is cancelled when, within ``denial_scope`` units after it and with no new
+        event or contrast in between (现在/又/但是), a cue of the same category with urgent weight is
+        *negated*. Only a later denial counts: "没着火 但是冒烟了" keeps the smoke (the order says what is
+        news). Why: the old reading let the first mention of hearsay decide, so corrections paged the centre."""
+        s = self.settings
+        denials = [
+            (d.start, groups[name].category, notes[id(d)].removeprefix("negated by ") + d.text)
+            for name, ms in dead.items()
+            if groups[name].urgent > 0
+            for d in ms
+            if notes.get(id(d), "").startswith("negated")
+        ]
+        # the denial must be the report's last word on danger: "塌了一角 还好没砸到 梁也在响 老阿妈还在里面"
+        # denies one harm, not the danger; and a Tibetan negator negates the verb after the cue (མེ་གསོད་མ་ཐུབ)
+        last_live = max(
+            (m.start for name, ms in live.items() if groups[name].urgent > 0 for m in ms), default=-1
+        )
+        denials = [d for d in denials if d[0] > last_live and not is_tibetan(d[2][0])]
+        if not denials:
+            return
+        for name in list(live):
+            g = groups[name]
+            if g.urgent <= 0 or not g.category:
+                continue
+            keep = []
+            for m in live[name]:
+                denial = next(
+                    (
+                        text
+                        for start, cat, text in denials
+                        if cat == g.category
+                        and m.end <= start <= m.end + s.denial_scope
+                        and not ctx.any_between(m.end, start, ("reset", "contrast"))
+                    ),
+                    None,
+                )
+                if denial is None:
+                    keep.append(m)
+                else:
+                    dead[name].append(m)
+                    notes[id(m)] = ALL_CLEAR + denial  # still what the report is about (category)
+            if keep:
+                live[name] = keep
+            else:
+                del live[name]
 
     def _category_factor(self, group: Group, note: str) -> float:
         """How much a cancelled cue still says about the topic. A resolved, hypothetical or all-clear cue
@@ -574,9 +654,13 @@ class RulesClassifier:
         # a resolution phrase may contain its cue ("车祸走了" ⊃ "车祸"): it is about that cue; one after the
         # cue covers it within resolved_scope units (it used to reach to the end of the report, so a
         # 2,000-character report could be "resolved" by a word in its last line)
-        candidates = ctx.covering("resolved", m) + ctx.starting_in("resolved", m.end, m.end + s.resolved_scope)
+        candidates = ctx.covering("resolved", m) + ctx.starting_in(
+            "resolved", m.end, m.end + s.resolved_scope
+        )
         for r in candidates:
-            if (r.start < m.end or not ctx.any_between(m.end, r.start, ("contrast",))) and not self._negator(ctx, r):
+            if (r.start < m.end or not ctx.any_between(m.end, r.start, ("contrast",))) and not self._negator(
+                ctx, r
+            ):
                 return r.text
         for a in ctx.starting_in("all_clear", m.end, m.end + s.all_clear_scope):
             if not ctx.any_between(m.end, a.start, ("contrast",)):
