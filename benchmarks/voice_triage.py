@@ -42,7 +42,11 @@ def default_clips() -> Path:
 
 
 def labelled_rows(folder: Path, limit: int | None) -> list[dict]:
-    rows = [json.loads(line) for line in (folder / "manifest.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    rows = [
+        json.loads(line)
+        for line in (folder / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
+        if line
+    ]
     return [r for r in rows if r.get("text") and r.get("category") and "urgent" in r][:limit]
 
 
@@ -91,11 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--show-misses", action="store_true")
     ap.add_argument("--quiet", action="store_true", help="do not print each transcript")
+    ap.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="with --cache: classify only the clips already transcribed there (never load the speech model; "
+        "the cache is not written), to re-measure the triage side while transcription is still running",
+    )
     args = ap.parse_args(argv)
 
     from transcription.factory import build_transcribers
 
-    transcriber = build_transcribers({})["zh"]
+    transcriber = build_transcribers({})["zh"]  # builds lazily: the weights load on the first transcription
     classifier = default_classifier()
     cache = TranscriptCache(args.cache, transcriber.name.replace("/", "_"))
     summary = []
@@ -107,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             clip = folder / r["file"]
             key = cache.key(clip)
             text = cache.get(key)
+            if text is None and args.cached_only:
+                continue
             if text is None:
                 text = transcriber.transcribe(clip.read_bytes(), "zh").text
                 cache.put(key, text)
@@ -120,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         ev_exact = evaluate(classifier, heard, source="text")
         mean_cer = sum(errors) / max(len(errors), 1)
         lines = [
-            f"== {folder}: {len(rows)} clips, mean CER {mean_cer:.3f} ({transcriber.name}, "
+            f"== {folder}: {len(heard)} clips, mean CER {mean_cer:.3f} ({transcriber.name}, "
             f"{time.perf_counter() - t0:.0f} s)",
             f"  {'':14} {'urgent recall':>13}  {'urgent precision':>16}  {'category':>8} "
             f"{'life recall':>11} {'life precision':>14}",
@@ -128,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             row_line("heard", ev_heard),
             row_line("heard, exact", ev_exact),
         ]
-        summary.append((len(rows), ev_typed, ev_heard))
+        summary.append((len(heard), ev_typed, ev_heard))
         print("\n".join(lines), flush=True)
         if args.show_misses:
             print(format_evaluation(ev_heard, title=f"{folder} heard (source=speech)", show_misses=True))
@@ -136,8 +148,18 @@ def main(argv: list[str] | None = None) -> int:
         total_typed, total_heard = Evaluation(), Evaluation()
         for _, a, b in summary:
             for total, ev in ((total_typed, a), (total_heard, b)):
-                for k in ("n", "tp", "fp", "fn", "tn", "category_correct", "life_labelled", "life_flagged",
-                          "life_correct", "life_n"):
+                for k in (
+                    "n",
+                    "tp",
+                    "fp",
+                    "fn",
+                    "tn",
+                    "category_correct",
+                    "life_labelled",
+                    "life_flagged",
+                    "life_correct",
+                    "life_n",
+                ):
                     setattr(total, k, getattr(total, k) + getattr(ev, k))
         print(f"== all {len(summary)} folders, {total_typed.n} clips")
         print(row_line("typed", total_typed))
