@@ -191,3 +191,16 @@ def test_a_danger_the_report_denies_later_is_an_all_clear(clf, text):
 )
 def test_a_denial_that_is_not_the_last_word_on_danger_denies_nothing(clf, text):
     assert urgency(clf, text) == "urgent"
+
+
+@pytest.mark.parametrize("text", ["帐篷着火了 火很大 快来人 还好没人受伤", "牛棚着火了 快点来人 人都没事"])
+def test_an_all_clear_about_people_does_not_end_a_danger_that_is_still_live(clf, text):
+    """Nobody is hurt *yet*: a call for help or "it goes on" between the danger and the all-clear keeps it live
+    (the all-clear used to cancel every cue 14 units before it)."""
+    from workflows.triage import default_classifier
+
+    assert default_classifier({"learned": False}).classify(text, "zh").urgency == "urgent"
+
+
+def test_an_all_clear_after_a_danger_that_is_over_still_ends_it(clf):
+    assert urgency(clf, "帐篷着火了 已经扑灭了 没人受伤") != "urgent"

@@ -73,6 +73,7 @@ LONG_AGO = frozenset(
         "ན་ནིང",
     }
 )
+LIVE_GROUPS = frozenset({"immediacy", "ongoing"})  # lexicon groups that say the danger is live right now
 PAST_ASPECT = "过"  # 着过火 / 滑坡过: experienced, not happening
 NOT_PAST_AFTER = set("来去不得")
 
@@ -663,12 +664,23 @@ class RulesClassifier:
             ):
                 return r.text
         for a in ctx.starting_in("all_clear", m.end, m.end + s.all_clear_scope):
-            if not ctx.any_between(m.end, a.start, ("contrast",)):
+            if not ctx.any_between(m.end, a.start, ("contrast",)) and not self._still_live(
+                ctx, m.end, a.start
+            ):
                 return ALL_CLEAR + a.text
         for a in ctx.ending_in("all_clear", m.start - s.all_clear_scope, m.start):
             if self._forward(ctx, a, m, s.all_clear_scope, stops=("contrast", "reset")):
                 return ALL_CLEAR + a.text
         return None
+
+    @staticmethod
+    def _still_live(ctx: Context, start: int, end: int) -> bool:
+        """A call for help or an "it goes on" cue between a danger and an all-clear about people ("着火了 火很大
+        快来人 还好没人受伤"): nobody is hurt *yet*, the danger is live, so the all-clear does not end it."""
+        return any(
+            m.group is not None and m.group.name in LIVE_GROUPS and m.end <= end
+            for m in ctx.starting_in("cue", start, end - 1)
+        )
 
     @staticmethod
     def _forward(
