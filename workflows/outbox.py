@@ -242,6 +242,7 @@ class OutboxDispatcher:
         self._monotonic = monotonic
         self._sleep = sleep
         self.chat_burst = chat_burst
+        self._bot_capacity = max(1.0, min(5.0, max_per_second))
         self._chat_bucket = TokenBuckets()
         self._bot_bucket = TokenBuckets()
         self.claimed = 0  # rows claimed by this dispatcher so far (drain stops when a claim finds none)
@@ -290,17 +291,18 @@ class OutboxDispatcher:
 
     async def _pace(self, chat_id: int) -> None:
         """Wait until both this chat's bucket and the bot's bucket have a token. Token buckets: a chat may get
-        ``chat_burst`` messages at once, then one per ``per_chat_interval``; the bot ``max_per_second`` with
-        bursts of as many (Telegram's limits: ~30/s per bot, ~1/s per chat sustained, short bursts allowed)."""
+        ``chat_burst`` messages at once, then one per ``per_chat_interval``; the bot ``max_per_second`` with a
+        burst of at most 5 (so no second ever sees more than ~30: Telegram's limits are ~30/s per bot, ~1/s per
+        chat sustained, short bursts allowed)."""
         while True:
             now = self._monotonic()
             chat_wait = self._chat_bucket.wait(chat_id, now, self.chat_burst, self.per_chat_interval)
-            bot_wait = self._bot_bucket.wait(0, now, max(1.0, self.max_per_second),
+            bot_wait = self._bot_bucket.wait(0, now, self._bot_capacity,
                                              1.0 / self.max_per_second if self.max_per_second else 0.0)
             wait = max(chat_wait, bot_wait)
             if wait <= 0:
                 self._chat_bucket.take(chat_id, now, self.chat_burst, self.per_chat_interval)
-                self._bot_bucket.take(0, now, max(1.0, self.max_per_second),
+                self._bot_bucket.take(0, now, self._bot_capacity,
                                       1.0 / self.max_per_second if self.max_per_second else 0.0)
                 return
             await self._sleep(wait)
