@@ -103,7 +103,8 @@ class TranscriptionPool:
         transcriber = self.transcribers.get(language)
         if transcriber is None or getattr(transcriber, "biasing", False) is not True:
             return None
-        bias = Bias(names=tuple(names), lexicon=tuple(getattr(transcriber, "lexicon", ()) or ()))
+        names = tuple(names) if getattr(transcriber, "bias_names", False) is True else ()
+        bias = Bias(names=names, lexicon=tuple(getattr(transcriber, "lexicon", ()) or ()))
         return bias or None
 
     async def transcribe(self, audio: bytes, language: str, names: tuple[str, ...] = ()) -> Transcript:

@@ -86,6 +86,7 @@ _GLOBAL_KEYS = {
     "poll_seconds",
     "lexicon",
     "biasing",
+    "names",
 }
 #: languages biased by default (the org tree's names and the shipped lexicon are written in Chinese)
 BIASED_LANGUAGES = frozenset({"zh"})
@@ -172,7 +173,12 @@ def build_transcribers(config: Mapping[str, Any] | None) -> dict[str, Transcribe
                 f'{where}.model: missing (e.g. "{PACKAGED_BASE}" or the path of a model folder)'
             )
         biasing, lexicon = _bias_settings(config, table, str(language), where)
-        table = {k: v for k, v in table.items() if k not in ("lexicon", "biasing")}
+        names = table.get("names", config.get("names", False))
+        if not isinstance(names, bool):
+            raise TranscriptionConfigError(
+                f"{where if 'names' in table else ROOT}.names: expected true or false"
+            )
+        table = {k: v for k, v in table.items() if k not in ("lexicon", "biasing", "names")}
         merged = {"max_seconds": limits["max_seconds"], "max_bytes": limits["max_bytes"], **table}
         trusted = table.get("trusted", True)
         if not isinstance(trusted, bool):
@@ -182,6 +188,9 @@ def build_transcribers(config: Mapping[str, Any] | None) -> dict[str, Transcribe
             if getattr(built, "accepts_bias", False):
                 built.biasing = biasing
                 built.lexicon = lexicon if biasing else ()
+                built.bias_names = (
+                    biasing and names
+                )  # off by default: measured to cost CER (benchmarks/README.md)
             transcribers[str(language)] = built if trusted else Untrusted(built)
         except BackendConfigError as exc:
             raise TranscriptionConfigError(f"{where}.{exc}") from exc

@@ -66,6 +66,8 @@ def test_bias_terms_names_first_once():
 def test_factory_reads_the_lexicon_for_mandarin_only(tmp_path: Path):
     built = build_transcribers({})
     assert built["zh"].biasing is True
+    assert built["zh"].bias_names is False  # org-tree names off by default: they cost CER on the dev clips
+    assert build_transcribers({"names": True})["zh"].bias_names is True
     assert built["zh"].lexicon == load_lexicon(DEFAULT_LEXICON)
     assert built["bo"].biasing is False and built["bo"].lexicon == ()  # Chinese hints would pull Tibetan off
     own = tmp_path / "county.txt"

@@ -84,8 +84,9 @@ class RecordingTranscriber:
     name = "recording"
     accepts_bias = True
 
-    def __init__(self, biasing: bool = True) -> None:
+    def __init__(self, biasing: bool = True, bias_names: bool = True) -> None:
         self.biasing = biasing
+        self.bias_names = bias_names  # [transcription] names = true
         self.lexicon = ("羊圈", "牦牛")
         self.calls: list[tuple[str, object]] = []
         self.warmed = 0

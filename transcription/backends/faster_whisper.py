@@ -86,7 +86,7 @@ class FasterWhisperTranscriber(AudioTranscriber):
         cache_dir: str | Path | None = None,
         name_suffix: str = "",
         bias_layout: str = "hotwords",
-        correct: bool = False,
+        correct: bool = True,
         without_timestamps: bool = False,
         batch_size: int = 0,
     ) -> None:
