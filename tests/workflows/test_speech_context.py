@@ -172,3 +172,18 @@ def test_the_officials_card_says_in_one_line_that_a_tibetan_transcript_is_a_stan
     assert line not in case_card(
         "zh", sworld.cases.attach_transcript(zh.id, "二社的羊圈着火了", language="zh")
     )
+
+
+def test_names_stay_out_of_the_bias_unless_turned_on():
+    """[transcription] names = false (the default, measured): only the county lexicon is handed over."""
+    from runtime.voice import TranscriptionPool
+    from transcription.factory import build_transcribers
+
+    default = build_transcribers({})["zh"]
+    pool = TranscriptionPool({"zh": default})
+    bias = pool.bias("zh", ("仁青", "卓玛"))
+    assert bias is not None and bias.names == () and "羊圈" in bias.lexicon
+    pool.shutdown()
+    pool = TranscriptionPool({"zh": build_transcribers({"names": True})["zh"]})
+    assert pool.bias("zh", ("仁青", "卓玛")).names == ("仁青", "卓玛")
+    pool.shutdown()
