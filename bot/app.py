@@ -41,6 +41,7 @@ from bot.handlers import (
     console,
     export,
     language,
+    media,
     officials,
     registration,
     reporting,
@@ -220,14 +221,15 @@ def add_handlers(app: Application, dedupe: UpdateDeduplicator) -> None:
     app.add_handler(CommandHandler("stats", console.stats_command, filters=private))
     app.add_handler(CallbackQueryHandler(_private_button))
     app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, reporting.on_text))
-    audio_doc = filters.Document.MimeType("audio/ogg") | filters.Document.MimeType("audio/mpeg") | \
-        filters.Document.MimeType("audio/mp4") | filters.Document.MimeType("audio/x-m4a") | \
-        filters.Document.MimeType("audio/wav") | filters.Document.MimeType("audio/x-wav")
+    # a recording sent as a file: any audio type, or a recording's extension with a generic type (phones
+    # often send .amr/.m4a as application/octet-stream)
+    audio_doc = filters.Document.Category("audio/") | reporting.AUDIO_EXTENSIONS_FILTER
     app.add_handler(MessageHandler(private & (filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | audio_doc),
                                    reporting.on_voice))
     app.add_handler(MessageHandler(private & filters.PHOTO, visits.on_photo))  # a visit's photo, else as below
     app.add_handler(MessageHandler(private & filters.COMMAND, registration.help_command))  # unknown /command
-    app.add_handler(MessageHandler(private & ~filters.StatusUpdate.ALL, reporting.on_unsupported))
+    # photos, albums, videos, documents, places; stickers, contacts and the rest get a hint (bot/handlers/media.py)
+    app.add_handler(MessageHandler(private & ~filters.StatusUpdate.ALL, media.on_media))
     app.add_handler(TypeHandler(Update, dedupe.record), group=100)
     app.add_error_handler(_error_handler)
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from telegram import Bot, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot import keyboards as kb
@@ -52,7 +52,7 @@ from workflows.errors import DomainError
 from workflows.notifications import Kind
 from workflows.outbox import PROGRESS_KEY
 from workflows.ports import DeliveryError
-from workflows.views import CaseView
+from workflows.views import AUDIO_KINDS, CaseView
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class Outgoing:
     keyboard: InlineKeyboardMarkup | None = None
     with_audio: bool = False
     voice_first: Any = None  # a recording (bytes or Telegram file id) sent before the text (a spoken task)
+    media: tuple[int, ...] = ()  # attachments sent along after the card (photos, videos, files, places)
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -161,7 +162,16 @@ class Notice:
         view = self.view
         body = render.case_card(self.lang, view) if view is not None else render.payload_card(self.lang, self.payload)
         return Outgoing(f"{header}\n{body}", self.keyboard(offer, more=True),
-                        with_audio=audio and bool(view and view.has_audio))
+                        with_audio=audio and bool(view and view.has_audio),
+                        media=visual_media(view) if audio and view is not None else ())
+
+
+def visual_media(view: CaseView, only: Any = None) -> tuple[int, ...]:
+    """The case's photos, videos, files and places (not its recordings: those go as the card itself), or of
+    those only the ids in ``only`` (the ones a follow-up just added)."""
+    wanted = {int(i) for i in only} if only else None
+    return tuple(i for i, kind in zip(view.attachment_ids, view.media_kinds, strict=False)
+                 if kind not in AUDIO_KINDS and (wanted is None or i in wanted))
 
 
 Renderer = Callable[[Notice], Outgoing]
@@ -298,11 +308,15 @@ def _triage_corrected(n: Notice) -> Outgoing:
 @renders(Kind.details_added)
 def _details_added(n: Notice) -> Outgoing:
     p = n.payload
-    added = p.get("text") or ("🎙" if p.get("has_audio") else "")
+    kinds = [str(k) for k in p.get("media") or ()]
+    added = p.get("text") or " ".join(n.t(f"media.item.{k}") for k in kinds) or ("🎙" if p.get("has_audio") else "")
     text = n.t("n.details_added", case_id=n.case_id, text=added)
     if n.for_reporter:
         return Outgoing(text)
-    return n.card(text, audio=False)
+    out = n.card(text, audio=False)
+    if n.view is not None and p.get("attachment_ids"):  # the photo or place just added, sent along
+        out.media = visual_media(n.view, p.get("attachment_ids"))
+    return out
 
 
 @renders(Kind.transcription_retry_failed)
@@ -431,11 +445,14 @@ class TelegramDelivery:
                     ref = await self._edit_placeholder(notification.case_id, chat_id, placeholder, out)
                     if ref is not None:
                         return ref
+            ref = None
             if out.with_audio and view is not None:
                 ref = await self._send_with_audio(chat_id, view.id, out, lang, progress)
-                if ref is not None:
-                    return ref
-            return await self.send_text(chat_id, out.text, out.keyboard, progress=progress)
+            if ref is None:
+                ref = await self.send_text(chat_id, out.text, out.keyboard, progress=progress)
+            if out.media and view is not None:
+                await self._send_along(chat_id, view.id, notification.recipient_id, out.media, lang, ref, progress)
+            return ref
         except TelegramError as exc:
             error = as_delivery_error(exc)
             if progress != before:  # some parts went out (or the way of sending changed): remember it
@@ -468,6 +485,79 @@ class TelegramDelivery:
         await asyncio.to_thread(self._forget_voice_placeholder, case_id, chat_id)
         return f"{chat_id}:{message_id}"
 
+    async def _send_along(self, chat_id: int, case_id: int, recipient_id: int, ids: tuple[int, ...], lang: str,
+                          card_ref: str, progress: dict[str, Any]) -> None:
+        """After the card: each photo, video, file and place of the case as its own message, replying to the
+        card and captioned "case #N: photo (1/3)", so an official sees what the worker saw and can open the
+        place in their map app. ``progress["along"]`` counts those sent (a retry sends only the rest). One that
+        Telegram refuses (400) is replaced by a line saying the original is kept with the case."""
+        try:
+            items = await asyncio.to_thread(self.cases.case_media, case_id, recipient_id, ids)
+        except DomainError:
+            return
+        _, _, card_id = card_ref.partition(":")
+        reply_to = ReplyParameters(int(card_id), allow_sending_without_reply=True) if card_id.isdigit() else None
+        total = len(items)
+        for n in range(int(progress.get("along", 0)), total):
+            item = items[n]
+            what = t(lang, f"media.item.{item.kind}")
+            caption = t(lang, "media.along", case_id=case_id, item=what, n=n + 1, total=total)
+            try:
+                await self._send_item(chat_id, case_id, item, caption, reply_to)
+            except BadRequest as exc:
+                if chat_gone(exc):
+                    raise
+                log.warning("case %s: Telegram refused attachment %s (%s) for chat %s: %s", case_id, item.id,
+                            item.kind, chat_id, exc.message)
+                await self.bot.send_message(chat_id, t(lang, "media.not_sent", case_id=case_id, item=what),
+                                            reply_parameters=reply_to)
+            progress["along"] = n + 1
+
+    async def _send_item(self, chat_id: int, case_id: int, item: Any, caption: str,
+                         reply_to: ReplyParameters | None) -> None:
+        """One attachment: a place as a Telegram location (opens in the official's map app), a file by its
+        Telegram file id (no upload) or, failing that, by its stored bytes; a photo Telegram cannot process
+        goes as a file."""
+        if item.kind == "location":
+            await self.bot.send_location(chat_id, latitude=item.latitude, longitude=item.longitude,
+                                         reply_parameters=reply_to)
+            await self.bot.send_message(chat_id, caption, reply_parameters=reply_to)  # a location has no caption
+            return
+        sources: list[Any] = [item.telegram_file_id] if item.telegram_file_id else []
+        content = await asyncio.to_thread(self.cases.media_content, case_id, item.id)
+        if content:
+            sources.append(content)
+        if not sources:
+            raise BadRequest("attachment has neither bytes nor a file id")
+        name = item.filename or f"case-{case_id}-{item.id}"
+        senders: list[Callable[[Any], Any]] = []
+        if item.kind == "photo":
+            senders.append(lambda m: self.bot.send_photo(chat_id, m, caption=caption, reply_parameters=reply_to))
+        elif item.kind == "video":
+            senders.append(lambda m: self.bot.send_video(chat_id, m, caption=caption, reply_parameters=reply_to))
+        senders.append(lambda m: self.bot.send_document(chat_id, m, filename=name, caption=caption,
+                                                        reply_parameters=reply_to,
+                                                        disable_content_type_detection=True))
+        last: BadRequest | None = None
+        for send in senders:
+            for media in sources:
+                try:
+                    await send(media)
+                    return
+                except BadRequest as exc:
+                    if chat_gone(exc):
+                        raise
+                    last = exc
+        assert last is not None
+        raise last
+
+    async def _send_video_note(self, chat_id: int, media: Any, out: Outgoing, progress: dict[str, Any]) -> str:
+        """A round video note as the worker recorded it, then the whole card as text with its buttons (a video
+        note takes no caption). The note is marked sent before the text goes, so a retry sends only the text."""
+        msg = await self.bot.send_video_note(chat_id, media)
+        progress.update(audio_ref=f"{chat_id}:{msg.message_id}")
+        return await self.send_text(chat_id, out.text, out.keyboard, progress=progress)
+
     async def _send_with_audio(self, chat_id: int, case_id: int, out: Outgoing, lang: str,
                                progress: dict[str, Any]) -> str | None:
         """Step 1: the original recording with the card as caption (voice; a document if Telegram refuses the
@@ -481,14 +571,21 @@ class TelegramDelivery:
                 return None
             if not source.content and not source.telegram_file_id:
                 return None
-            mode = "voice" if (source.mime_type or "audio/ogg") in VOICE_MIME else "document"
+            if source.kind == "video_note":
+                mode = "video_note"  # a round video note as the worker recorded it (it takes no caption)
+            else:
+                mode = "voice" if (source.mime_type or "audio/ogg") in VOICE_MIME else "document"
             progress["audio"] = mode
+        if mode == "video_note" and progress.get("audio_ref"):  # sent; the card text is what is left
+            return await self.send_text(chat_id, out.text, out.keyboard, progress=progress)
         if progress["done"] == 0 and mode != "text":
             source = await asyncio.to_thread(self.cases.audio_source, case_id)
             media: Any = source.content or source.telegram_file_id
             caption = clip(out.text, MAX_CAPTION)
             while mode != "text":
                 try:
+                    if mode == "video_note":
+                        return await self._send_video_note(chat_id, media, out, progress)
                     if mode == "voice":
                         msg = await self.bot.send_voice(chat_id, media, caption=caption, reply_markup=out.keyboard)
                     else:
@@ -501,7 +598,7 @@ class TelegramDelivery:
                         raise
                     log.warning("case %s: Telegram refused the recording as %s for chat %s (%s)", case_id, mode,
                                 chat_id, exc.message)
-                    mode = "document" if mode == "voice" else "text"
+                    mode = "document" if mode in ("voice", "video_note") else "text"
                     progress.update(audio=mode, audio_error=str(exc.message)[:200])
                     continue
                 progress.update(done=1, audio_ref=f"{chat_id}:{msg.message_id}")

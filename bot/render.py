@@ -79,7 +79,12 @@ def case_card(lang: str, view: CaseView, *, timeline: Sequence[TimelineEntry] = 
     if for_official and view.cues and _cues(view):
         lines.append(t(lang, "card.why", cues=_cues(view)))
     text = (view.text or "").strip()
-    lines.append("「" + clip(text, TEXT_IN_CARD) + "」" if text else no_text(lang, view.transcript_status))
+    if text:
+        lines.append("「" + clip(text, TEXT_IN_CARD) + "」")
+    elif view.has_audio:
+        lines.append(no_text(lang, view.transcript_status))
+    if view.media_kinds:
+        lines.append(media_line(lang, view.media_kinds))
     if view.resolution_note:
         lines.append(t(lang, "card.note", note=view.resolution_note))
     if timeline:
@@ -102,6 +107,15 @@ def no_text(lang: str, transcript_status: str | None) -> str:
     if transcript_status in ("failed", "empty"):
         return t(lang, "card.voice_unrecognised")
     return t(lang, "card.no_text")
+
+
+def media_line(lang: str, kinds: Sequence[str]) -> str:
+    """What came with the report, e.g. "附件：📷 照片 ×3、📍 位置" (the media themselves are sent along)."""
+    counts: dict[str, int] = {}
+    for kind in kinds:
+        counts[kind] = counts.get(kind, 0) + 1
+    items = [t(lang, f"media.item.{k}") + (f" ×{n}" if n > 1 else "") for k, n in counts.items()]
+    return t(lang, "card.media", items="、".join(items) if lang != "en" else ", ".join(items))
 
 
 def payload_card(lang: str, p: Mapping[str, Any]) -> str:
@@ -165,6 +179,8 @@ def report_receipt(lang: str, view: CaseView | None, payload: Mapping[str, Any],
     needs_review = view.needs_review if view else bool(payload.get("needs_review"))
     if voice and not text:
         body = t(lang, "voice.failed", case_id=case_id, owner=owner)
+    elif not text:  # a photo or place routed without words (nobody answered "what happened?" in time)
+        body = t(lang, "media.filed_no_words", case_id=case_id, owner=owner)
     else:
         body = t(lang, "report.filed", case_id=case_id, text=clip(text, TEXT_IN_CARD), owner=owner,
                  **understood_plain(lang, category, urgency))

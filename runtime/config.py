@@ -55,6 +55,7 @@ DEFAULT_ROUTING: dict[str, Any] = {
     # pass over officials a notice cannot reach (never registered, blocked the bot, account gone):
     # "auto" = when a bot token is configured (Telegram is how officials hear about cases), or true / false
     "skip_unreachable": "auto",
+    "media_words_wait": "10m",
 }
 
 
@@ -466,14 +467,17 @@ def _routing(table: Any, categories: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(department, str) or not department.strip():
             raise ConfigError(f"{where}.{category}: expected a department name in quotes, e.g. \"health\"")
     window = routing.get("reporter_open_case_window", DEFAULT_ROUTING["reporter_open_case_window"])
-    try:
-        parse_duration(window)
-    except ValueError:
-        raise ConfigError(f"routing.reporter_open_case_window: {window!r} is not {DURATION_HINT}") from None
+    for key in ("reporter_open_case_window", "media_words_wait"):
+        value = routing.get(key, DEFAULT_ROUTING[key])
+        try:
+            parse_duration(value)
+        except ValueError:
+            raise ConfigError(f"routing.{key}: {value!r} is not {DURATION_HINT}") from None
     skip = routing.get("skip_unreachable", "auto")
     if skip not in ("auto", True, False):
         raise ConfigError(f'routing.skip_unreachable: expected "auto", true or false, got {skip!r}')
     return {"department_for_category": dict(mapping), "reporter_open_case_window": window,
+            "media_words_wait": routing.get("media_words_wait", DEFAULT_ROUTING["media_words_wait"]),
             "skip_unreachable": skip}
 
 

@@ -284,15 +284,17 @@ class CaseEvent(Base):
 
 
 class Attachment(Base):
-    """Original media kept with the case (voice notes, audio files, photos). Bytes live in the database so a
-    backup of the database is a backup of everything, and storing is transactional with the case."""
+    """Original media kept with the case (voice notes, audio files, video notes, photos, videos, documents,
+    places). Bytes live in the database so a backup of the database is a backup of everything, and storing is
+    transactional with the case. A place (``kind == "location"``) has coordinates and no bytes; a file whose
+    download failed or was too big for the Bot API has no bytes but its Telegram ``file_id``."""
 
     __tablename__ = "attachments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("case_events.id"))
-    kind: Mapped[str] = mapped_column(String(16))  # voice | audio | video_note | photo | document
+    kind: Mapped[str] = mapped_column(String(16))  # voice|audio|video_note|photo|video|document|location
     mime_type: Mapped[str | None] = mapped_column(String(64))
     filename: Mapped[str | None] = mapped_column(String(200))
     size: Mapped[int] = mapped_column()
@@ -300,6 +302,8 @@ class Attachment(Base):
     duration_s: Mapped[float | None] = mapped_column()
     content: Mapped[bytes] = mapped_column(LargeBinary)
     telegram_file_id: Mapped[str | None] = mapped_column(String(200))
+    latitude: Mapped[float | None] = mapped_column()  # a place (kind "location"), WGS84 degrees
+    longitude: Mapped[float | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
     case: Mapped[Case] = relationship(back_populates="attachments")

@@ -77,6 +77,9 @@ class CaseView:
     closed_at: datetime | None = None
     autoclose_at: datetime | None = None
     reminders_sent: int = 0
+    #: kinds of the case's attachments in the order received ("photo", "location", "voice" ...): the card says
+    #: what was sent along, and the bot knows what to forward to officials
+    media_kinds: tuple[str, ...] = ()
 
     def why_words(self) -> list[str]:
         """The triage "why" as words, each once: what decided the urgency, then what decided the category
@@ -193,6 +196,7 @@ def case_view(session: Session, case: Case, *, now: datetime, allowed: list[str]
         duplicate_of_id=case.duplicate_of_id,
         has_audio=any(kind in AUDIO_KINDS for _, kind in attachments),
         attachment_ids=tuple(i for i, _ in attachments),
+        media_kinds=tuple(kind for _, kind in attachments),
         allowed_actions=tuple(allowed),
         household_id=case.household_id,
         accepted_at=case.accepted_at,

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 
 from telegram import Message, Update
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import ContextTypes, filters
 
 from bot import keyboards as kb
 from bot.callbacks import Callback
@@ -169,6 +169,18 @@ def _followup_answer(lang: str, before: CaseView, after: CaseView) -> str:
     return text + ("\n" + t(lang, "followup.alerted") if after.urgency == "urgent" else "")
 
 
+#: Recordings a phone may send as a plain file (the name says it; the type is often application/octet-stream).
+AUDIO_EXTENSIONS = ("m4a", "mp3", "wav", "amr", "ogg", "oga", "opus", "aac", "3gp")
+AUDIO_EXTENSIONS_FILTER = filters.Document.FileExtension(AUDIO_EXTENSIONS[0])
+for _ext in AUDIO_EXTENSIONS[1:]:
+    AUDIO_EXTENSIONS_FILTER = AUDIO_EXTENSIONS_FILTER | filters.Document.FileExtension(_ext)
+
+
+def _is_audio_document(doc: object) -> bool:
+    name = (getattr(doc, "file_name", None) or "").lower()
+    return (getattr(doc, "mime_type", None) or "").startswith("audio/") or name.rsplit(".", 1)[-1] in AUDIO_EXTENSIONS
+
+
 def _media(message: Message) -> tuple[object | None, str]:
     if message.voice is not None:
         return message.voice, "voice"
@@ -177,7 +189,7 @@ def _media(message: Message) -> tuple[object | None, str]:
     if message.video_note is not None:
         return message.video_note, "video_note"
     doc = message.document
-    if doc is not None and (doc.mime_type or "").startswith("audio/"):
+    if doc is not None and _is_audio_document(doc):
         return doc, "audio"
     return None, ""
 

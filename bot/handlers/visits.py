@@ -16,7 +16,8 @@ from bot import tasks_render as tr
 from bot.callbacks import Callback
 from bot.conversation import clear_prompt, peek_prompt, set_prompt
 from bot.handlers.common import call, ctx_of, lang_for, reply, require_person, safe_answer, safe_edit
-from bot.handlers.reporting import PROMPT_ANSWERERS, on_unsupported
+from bot.handlers.media import on_media
+from bot.handlers.reporting import PROMPT_ANSWERERS
 from bot.handlers.tasks import answers_own_errors
 from i18n import t
 from workflows.cases import AudioIn
@@ -196,7 +197,7 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     pending = await peek_prompt(update, context)
     message = update.effective_message
     if pending is None or pending.verb != PROMPT_DONE or message is None or not message.photo:
-        await on_unsupported(update, context)
+        await on_media(update, context)
         return
     person = await require_person(update, context)
     if person is None:

@@ -104,9 +104,11 @@ class FakeUser:
         return self._deliver(self._user_message(chat, text=text, entities=entities))
 
     def _file_message(self, kind: str, data: bytes, params: dict[str, Any], *, mime_type: str | None,
-                      file_name: str | None, caption: str | None, chat: Chat | None) -> dict[str, Any]:
+                      file_name: str | None, caption: str | None, chat: Chat | None,
+                      media_group_id: str | None = None) -> dict[str, Any]:
         rec = self.server.register_file(data, kind, mime_type=mime_type, file_name=file_name)
-        msg = self._user_message(chat, caption=caption, **{kind: media_object(kind, rec, params)})
+        extra = {"media_group_id": media_group_id} if media_group_id else {}
+        msg = self._user_message(chat, caption=caption, **{kind: media_object(kind, rec, params)}, **extra)
         msg.files[kind] = rec
         return self._deliver(msg)
 
@@ -133,10 +135,23 @@ class FakeUser:
         return self._file_message("document", data, {}, mime_type=mime_type, file_name=file_name,
                                   caption=caption, chat=chat)
 
-    async def send_photo(self, data: bytes, *, caption: str | None = None,
-                         chat: Chat | None = None) -> dict[str, Any]:
+    async def send_photo(self, data: bytes, *, caption: str | None = None, chat: Chat | None = None,
+                         media_group_id: str | None = None) -> dict[str, Any]:
         return self._file_message("photo", data, {}, mime_type="image/jpeg", file_name=None, caption=caption,
-                                  chat=chat)
+                                  chat=chat, media_group_id=media_group_id)
+
+    async def send_album(self, photos: list[bytes], *, caption: str | None = None,
+                         chat: Chat | None = None) -> list[dict[str, Any]]:
+        """An album as Telegram delivers it: one message per photo, all with the same ``media_group_id``, the
+        caption on the first one, each its own update (queued together, so the bot may take them at once)."""
+        group = f"album-{self.id}-{len(self.chat.messages)}"
+        return [await self.send_photo(data, caption=caption if i == 0 else None, chat=chat, media_group_id=group)
+                for i, data in enumerate(photos)]
+
+    async def send_video(self, data: bytes, duration: int = 5, *, caption: str | None = None,
+                         mime_type: str = "video/mp4", chat: Chat | None = None) -> dict[str, Any]:
+        return self._file_message("video", data, {"duration": duration, "width": 320, "height": 240},
+                                  mime_type=mime_type, file_name="video.mp4", caption=caption, chat=chat)
 
     async def send_sticker(self, emoji: str = "👍", *, chat: Chat | None = None) -> dict[str, Any]:
         return self._file_message("sticker", b"RIFF\x00\x00\x00\x00WEBP", {"emoji": emoji},

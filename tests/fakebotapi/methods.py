@@ -366,6 +366,22 @@ for _kind, _name in (("document", "sendDocument"), ("photo", "sendPhoto"), ("voi
     method(_name)(_media_sender(_kind))
 
 
+@method("sendLocation")
+async def send_location(server: FakeTelegram, p: Params, ctx: RequestContext) -> dict[str, Any]:
+    """A point on the map (Telegram shows it with "open in maps"); like the real server, out-of-range
+    coordinates are refused."""
+    chat = server.resolve_chat(p.get("chat_id"))
+    try:
+        lat, lon = float(p.get("latitude")), float(p.get("longitude"))
+    except (TypeError, ValueError):
+        raise bad_request("wrong latitude/longitude specified") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise bad_request("wrong latitude/longitude specified")
+    msg = _new_bot_message(server, chat, p)
+    msg.extra["location"] = {"latitude": lat, "longitude": lon}
+    return _store(server, msg)
+
+
 def _source_message(server: FakeTelegram, p: Params, what: str) -> Message:
     source_chat = server.chats.get(p.get("from_chat_id")) if isinstance(p.get("from_chat_id"), int) else None
     if source_chat is None:

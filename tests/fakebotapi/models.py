@@ -203,6 +203,16 @@ class Message:
         return self._bytes("video")
 
     @property
+    def video_note(self) -> bytes | None:
+        return self._bytes("video_note")
+
+    @property
+    def location(self) -> tuple[float, float] | None:
+        """(latitude, longitude) of a location message (sent by the bot with sendLocation, or by a user)."""
+        loc = self.extra.get("location")
+        return (float(loc["latitude"]), float(loc["longitude"])) if loc else None
+
+    @property
     def file(self) -> FileRecord | None:
         """The attached file record of whatever kind (None for plain text)."""
         return next(iter(self.files.values()), None)

@@ -20,6 +20,7 @@ it, each module a layer that builds only on the ones below it:
 - :mod:`~workflows.cases.reporting` — a report comes in: store it, triage it, route it;
 - :mod:`~workflows.cases.voice` — the transcription worker's side: transcripts in, failures, pending work;
 - :mod:`~workflows.cases.actions` — officials' and reporters' buttons (accept, resolve, reassign ...);
+- :mod:`~workflows.cases.media` — photos, albums, videos, documents, places in; what officials are sent along;
 - :mod:`~workflows.cases.due` — the scheduler's side: reminders, automatic escalation and closing.
 
 :class:`CaseService` is just the composition of the last three (which include the rest).
@@ -27,22 +28,26 @@ it, each module a layer that builds only on the ones below it:
 
 from __future__ import annotations
 
-from workflows.cases.actions import CaseActions
 from workflows.cases.due import CaseDueWork
+from workflows.cases.media import CaseMediaReports, MediaFiled, MediaItem
 from workflows.cases.plumbing import EVENT_KIND
 from workflows.cases.queries import SCOPES
-from workflows.cases.reporting import AudioIn
+from workflows.cases.reporting import MEDIA_KINDS, AudioIn, MediaIn
 from workflows.cases.voice import MAX_TRANSCRIPTION_ATTEMPTS, CaseVoice, PendingTranscription
 
 __all__ = [
     "EVENT_KIND",
     "MAX_TRANSCRIPTION_ATTEMPTS",
+    "MEDIA_KINDS",
     "SCOPES",
     "AudioIn",
     "CaseService",
+    "MediaFiled",
+    "MediaIn",
+    "MediaItem",
     "PendingTranscription",
 ]
 
 
-class CaseService(CaseVoice, CaseActions, CaseDueWork):
+class CaseService(CaseVoice, CaseMediaReports, CaseDueWork):
     """Reports in, cases moved, due work done, cases read. See the package docstring for the layout."""

@@ -6,6 +6,7 @@ is one ``_act`` call: load, check permission and state, apply, return the case a
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -13,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from storage.models import Case, CaseState, Household, Person, Role, TriageCorrection, Urgency
 from storage.text import original_record, storable
-from workflows import lifecycle, permissions
+from workflows import lifecycle, permissions, transcription_jobs
 from workflows.cases.plumbing import _v, text_source
-from workflows.cases.reporting import AudioIn, CaseReporting
+from workflows.cases.reporting import AudioIn, CaseReporting, MediaIn
 from workflows.errors import NotPermitted, ValidationError
 from workflows.notifications import Kind, iso, notify, person_ref
 from workflows.policy import URGENCY_ORDER, wakeup_after_ack
@@ -42,18 +43,39 @@ def _required(text: str | None, what: str) -> str:
 class CaseActions(CaseReporting):
     """What people do to a case; each is one permission-checked transaction via ``_act``."""
 
-    def add_details(self, case_id: int, actor_id: int, text: str | None = None, audio: AudioIn | None = None) -> CaseView:
+    def add_details(self, case_id: int, actor_id: int, text: str | None = None, audio: AudioIn | None = None,
+                    media: Sequence[MediaIn] = ()) -> CaseView:
+        """More words, a recording, photos or a place for a case. On a photo or place still waiting for words
+        (stored without text, not routed yet) the reporter's words route it now (triage sees them) and a
+        recording is queued for transcription, whose transcript routes it (``transcript_status`` "pending")."""
         cleaned, altered = storable(text)  # NUL and lone surrogates (storage/text.py); the original is kept
         cleaned = (cleaned or "").strip() or None
-        if cleaned is None and audio is None:
+        if cleaned is None and audio is None and not media:
             raise ValidationError("nothing to add", code="empty_report")
+        words_arrived: list[bool] = []
 
         def apply(s: Session, case: Case, actor: Person, now: datetime) -> None:
+            waiting = self.waiting_for_words(case)
             event = self._event(s, case, now, "details_added", actor=actor, note=cleaned,
                                 data={"has_audio": audio is not None,
-                                      **({"original_text": original_record(text)} if altered and text else {})})
+                                      **({"original_text": original_record(text)} if altered and text else {}),
+                                      **({"media": [m.kind for m in media]} if media else {})})
+            added = []
             if audio is not None:
-                s.add(self._attachment(case, event, audio, now))
+                attachment = self._attachment(case, event, audio, now)
+                s.add(attachment)
+                if waiting and actor.id == case.reporter_id and not cleaned:
+                    s.flush()  # the recording is the report's words: transcribe it, its transcript routes
+                    case.transcript_status = "pending"
+                    transcription_jobs.enqueue(s, case_id=case.id, attachment_id=attachment.id,
+                                               language=case.language, now=now, hold=transcription_jobs.HOLD)
+            for item in media:
+                attachment = self._attachment(case, event, item, now)
+                s.add(attachment)
+                added.append(attachment)
+            s.flush()
+            if waiting and cleaned and actor.id == case.reporter_id:
+                words_arrived.append(True)
             if cleaned and case.transcript_status in (None, "pending") and case.state == CaseState.reported:
                 # not yet triaged (text that failed routing, or a voice note still being transcribed): the
                 # follow-up joins the text so triage sees it (attach_transcript appends the transcript after it)
@@ -62,10 +84,21 @@ class CaseActions(CaseReporting):
                 self._retriage_with_details(s, case, actor, cleaned, now)
             to = case.owner_id if actor.id == case.reporter_id else case.reporter_id
             notify(s, now=now, kind=Kind.details_added, recipients=[to], case=case, event=event,
-                   payload={"text": cleaned, "has_audio": audio is not None, "by": person_ref(actor)},
+                   payload={"text": cleaned, "has_audio": audio is not None, "by": person_ref(actor),
+                            **({"media": [m.kind for m in media], "attachment_ids": [a.id for a in added]}
+                               if media else {})},
                    exclude=[actor.id])
 
-        return self._act(case_id, actor_id, "add_details", apply)
+        view = self._act(case_id, actor_id, "add_details", apply)
+        if words_arrived:  # "what happened?" answered: triage and route with the words (its own transaction)
+            self._triage_and_route(case_id)
+            view = self.get_case(case_id, actor_id)
+        return view
+
+    @staticmethod
+    def waiting_for_words(case: Case) -> bool:
+        """A photo, video, document or place stored without words and not routed yet (see ``file_report``)."""
+        return case.state == CaseState.reported and case.text is None and case.transcript_status is None
 
     def _retriage_with_details(self, s: Session, case: Case, actor: Person, added: str, now: datetime) -> None:
         """The reporter's follow-up on a routed case is triaged with the report (like a late transcript): it
@@ -80,6 +113,8 @@ class CaseActions(CaseReporting):
             log.exception("case %s: re-triage of a follow-up failed", case.id)
             return
         self._life_event(s, case, getattr(result, "life_event", None), now)
+        if not case.text:  # a photo or place routed without words: these words are the report's text now
+            case.text = added
         old = _v(case.urgency)
         if result.urgency not in URGENCY_ORDER or URGENCY_ORDER.index(result.urgency) >= URGENCY_ORDER.index(old):
             return

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import Case, CaseEvent, CaseState, Person
@@ -126,8 +126,12 @@ class CaseDueWork(CaseReporting):
 
     def routing_stalled(self, older_than: timedelta = timedelta(minutes=2)) -> list[int]:
         """Text cases stored but never triaged/routed (the process died between the two transactions) and
-        with no recorded routing failure — the scheduler retries these."""
-        cutoff = self.clock.now() - older_than
+        with no recorded routing failure — the scheduler retries these. A photo or place sent without words
+        (``text`` is None) is not stalled while it waits for the answer to "what happened?": only after
+        :attr:`media_wait` is it routed without words, for a person to look at."""
+        now = self.clock.now()
+        cutoff = now - older_than
+        media_cutoff = now - max(self.media_wait, older_than)
         failed = select(CaseEvent.id).where(
             CaseEvent.case_id == Case.id, CaseEvent.kind.in_(("routing_failed", "triaged"))
         )
@@ -138,7 +142,8 @@ class CaseDueWork(CaseReporting):
                     .where(
                         Case.state == CaseState.reported,
                         Case.transcript_status.is_(None),
-                        Case.created_at <= cutoff,
+                        or_(and_(Case.text.is_not(None), Case.created_at <= cutoff),
+                            and_(Case.text.is_(None), Case.created_at <= media_cutoff)),
                         ~failed.exists(),
                     )
                     .order_by(Case.id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -23,6 +23,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from storage.db import Database
 from storage.models import Case, CaseEvent, CaseState, Person, Role, Urgency
 from workflows import lifecycle, permissions
+from workflows.durations import parse_duration
 from workflows.errors import ConcurrentUpdate, NotFound
 from workflows.notifications import Kind, iso, mark_fresh, notify, person_ref
 from workflows.orgnames import OrgNames
@@ -89,6 +90,10 @@ class CaseCore:
         self.categories: tuple[str, ...] = tuple(getattr(classifier, "categories", None) or DEFAULT_CATEGORIES)
         self.policies = policies if isinstance(policies, Policies) else Policies.from_config(policies)
         self.router = Router.from_config(routing_config)
+        # A photo or place sent without words waits this long for the answer to "what happened?" before the
+        # scheduler routes it anyway, flagged for a person to look at ([routing] media_words_wait).
+        wait = routing_config.get("media_words_wait") if isinstance(routing_config, Mapping) else None
+        self.media_wait: timedelta = parse_duration(wait) if wait else timedelta(minutes=10)
         # Called inside the triage transaction when triage flags a life event (the six must-visits):
         # ``listener(session, case, life_event, now)``; the visits service registers itself here.
         self.life_event_listeners: list[Callable[[Session, Case, str, datetime], Any]] = []

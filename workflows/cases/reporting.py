@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -56,6 +56,45 @@ class AudioIn:
     filename: str | None = None
 
 
+#: What a worker may send besides text and recordings; each is kept with the case as an ``Attachment``.
+MEDIA_KINDS = frozenset({"photo", "video", "document", "location"})
+
+
+@dataclass(frozen=True)
+class MediaIn:
+    """A photo, video, document or place as received. Like a recording, a file's ``content`` may be empty (the
+    download failed, or the file is over the Bot API's 20 MB download limit): its ``telegram_file_id`` then still
+    lets officials open it in Telegram. A place (``kind == "location"``) has coordinates and no bytes."""
+
+    kind: str  # photo | video | document | location
+    content: bytes = b""
+    mime_type: str | None = None
+    filename: str | None = None
+    telegram_file_id: str | None = None
+    duration_s: float | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in MEDIA_KINDS:
+            raise ValidationError(f"unknown media kind {self.kind!r}", code="bad_media")
+        if self.kind == "location":
+            lat, lon = self.latitude, self.longitude
+            if lat is None or lon is None or not (-90 <= lat <= 90) or not (-180 <= lon <= 180):
+                raise ValidationError("a place needs latitude and longitude", code="bad_media")
+        elif not self.content and not self.telegram_file_id:
+            raise ValidationError("the file is empty", code="bad_media")
+
+
+def _clean(value: str | None, limit: int) -> str | None:
+    """A user-supplied name (file name, mime type) fit for any database column: no NUL (PostgreSQL refuses it
+    in text), at most ``limit`` characters (the column's size) — the report must be stored whatever it holds."""
+    if value is None:
+        return None
+    value = value.replace("\x00", "")[:limit]
+    return value or None
+
+
 class CaseReporting(CaseQueries):
     """Reports in: store first, then triage and route (or record why routing failed)."""
 
@@ -73,6 +112,7 @@ class CaseReporting(CaseQueries):
         filed_by: int | None = None,
         channel: str | None = None,
         details: Mapping[str, Any] | None = None,
+        media: Sequence[MediaIn] = (),
     ) -> CaseView:
         """Store a report (commit), then — for text — triage and route it in a second transaction.
         The same ``source_key`` always yields the same case (no second case, no second notification).
@@ -82,11 +122,16 @@ class CaseReporting(CaseQueries):
         the reporter's behalf (a phone call or walk-in at the governance centre); they must be allowed to, i.e.
         the reporter is inside their area (:func:`workflows.permissions.may_file_for`). ``channel`` (``console``,
         ``open311``, ...) and ``details`` (e.g. the caller's contact) are kept on the "reported" event.
-        ``task_id``: the report is a "problem" answer to that task (its floor applies in triage)."""
+        ``task_id``: the report is a "problem" answer to that task (its floor applies in triage).
+
+        ``media``: photos, videos, documents, places sent with the report. With text (a caption) the case is
+        triaged and routed as a text report. Media alone is stored and waits for words (the bot asks "what
+        happened?"; the answer, through :meth:`add_details`, routes it); the scheduler routes it for a person
+        to look at after :attr:`media_wait` if no words come (:meth:`routing_stalled`)."""
         raw_text = text
         text, altered = storable(text)  # NUL and lone surrogates: no column takes them (storage/text.py)
         text = (text or "").strip() or None
-        if text is None and audio is None:
+        if text is None and audio is None and not media:
             raise ValidationError("a report needs text or audio", code="empty_report")
         if audio is not None and not audio.content and not audio.telegram_file_id:
             # no bytes *and* no way to fetch them later; bytes that could not be downloaded yet are fine:
@@ -149,7 +194,9 @@ class CaseReporting(CaseQueries):
                     actor=filer or reporter,
                     to_state="reported",
                     note=text,
-                    data={"source": "voice" if audio is not None else "text", "source_key": source_key,
+                    data={"source": "voice" if audio is not None else ("text" if text is not None else "media"),
+                          "source_key": source_key,
+                          **({"media": [m.kind for m in media]} if media else {}),
                           **({"channel": channel} if channel else {}),
                           **({"filed_by": filer.id, "reporter": reporter.id} if filer is not None else {}),
                           **({"details": dict(details)} if details else {}),
@@ -162,6 +209,10 @@ class CaseReporting(CaseQueries):
                     s.flush()
                     transcription_jobs.enqueue(s, case_id=case.id, attachment_id=attachment.id,
                                                language=case.language, now=now, hold=transcription_jobs.HOLD)
+                for item in media:
+                    s.add(self._attachment(case, event, item, now))
+                if media:
+                    s.flush()  # before routing: the card's media_upto counts them
                 if triage is not None:
                     # Store first, in the same transaction: routing runs inside a savepoint, so whatever fails
                     # there is rolled back alone and the report itself still commits, with the failure on it.
@@ -210,18 +261,20 @@ class CaseReporting(CaseQueries):
             return self._view(s, case, viewer, self.clock.now())
 
     @staticmethod
-    def _attachment(case: Case, event: CaseEvent | None, audio: AudioIn, now: datetime) -> Attachment:
+    def _attachment(case: Case, event: CaseEvent | None, audio: AudioIn | MediaIn, now: datetime) -> Attachment:
         return Attachment(
             case_id=case.id,
             event_id=event.id if event is not None else None,
             kind=audio.kind,
-            mime_type=audio.mime_type,
-            filename=audio.filename,
+            mime_type=_clean(audio.mime_type, 64),
+            filename=_clean(audio.filename, 200),
             size=len(audio.content),
             sha256=hashlib.sha256(audio.content).hexdigest(),
             duration_s=audio.duration_s,
             content=audio.content,
-            telegram_file_id=audio.telegram_file_id,
+            telegram_file_id=_clean(audio.telegram_file_id, 200),
+            latitude=getattr(audio, "latitude", None),
+            longitude=getattr(audio, "longitude", None),
             created_at=now,
         )
 

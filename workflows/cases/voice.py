@@ -48,6 +48,7 @@ class AudioSource:
     mime_type: str | None
     telegram_file_id: str | None
     filename: str | None
+    kind: str = "voice"  # voice | audio | video_note: how officials are sent it back
 
 
 def _retry_requesters(s: Session, case_id: int) -> list[int]:
@@ -194,7 +195,7 @@ class CaseVoice(CaseReporting):
             a = s.scalars(q.order_by(Attachment.id).limit(1)).first()
             if a is None:
                 raise NotFound(f"case #{case_id} has no audio", code="audio_not_found", params={"case_id": case_id})
-            return AudioSource(a.id, bytes(a.content or b""), a.mime_type, a.telegram_file_id, a.filename)
+            return AudioSource(a.id, bytes(a.content or b""), a.mime_type, a.telegram_file_id, a.filename, a.kind)
 
     def store_audio(self, case_id: int, attachment_id: int, content: bytes) -> bool:
         """The bytes of a recording stored without them (download failed at first). Returns False when the

@@ -22,6 +22,21 @@ class MediaInfo:
     filename: str | None
     size: int
     duration_s: float | None
+    latitude: float | None = None  # a place (kind "location"): shown as coordinates with a geo: link
+    longitude: float | None = None
+
+    @property
+    def is_place(self) -> bool:
+        return self.kind == "location" and self.latitude is not None and self.longitude is not None
+
+    @property
+    def geo_uri(self) -> str:
+        """RFC 5870 ``geo:`` URI: opens the map app of the phone or desktop (no map tiles from the internet)."""
+        return f"geo:{self.latitude:.6f},{self.longitude:.6f}"
+
+    @property
+    def is_video(self) -> bool:
+        return self.kind == "video" or (self.mime_type.startswith("video/") and self.kind != "video_note")
 
     @property
     def is_audio(self) -> bool:
@@ -35,7 +50,8 @@ class MediaInfo:
 def _mime(kind: str, mime: str | None) -> str:
     if mime:
         return mime
-    return {"voice": "audio/ogg", "photo": "image/jpeg", "video_note": "video/mp4"}.get(kind, "application/octet-stream")
+    return {"voice": "audio/ogg", "photo": "image/jpeg", "video_note": "video/mp4", "video": "video/mp4"}.get(
+        kind, "application/octet-stream")
 
 
 class CaseMedia:
@@ -47,9 +63,11 @@ class CaseMedia:
         self.cases.get_case(case_id, viewer_id)  # raises NotPermitted / NotFound
         with self.db.session() as s:
             rows = s.execute(select(Attachment.id, Attachment.kind, Attachment.mime_type, Attachment.filename,
-                                    Attachment.size, Attachment.duration_s)
+                                    Attachment.size, Attachment.duration_s, Attachment.latitude,
+                                    Attachment.longitude)
                              .where(Attachment.case_id == case_id).order_by(Attachment.id)).all()
-            return [MediaInfo(r.id, r.kind, _mime(r.kind, r.mime_type), r.filename, r.size, r.duration_s) for r in rows]
+            return [MediaInfo(r.id, r.kind, _mime(r.kind, r.mime_type), r.filename, r.size, r.duration_s,
+                              r.latitude, r.longitude) for r in rows]
 
     def content(self, case_id: int, attachment_id: int, viewer_id: int) -> tuple[bytes, MediaInfo]:
         self.cases.get_case(case_id, viewer_id)
