@@ -163,15 +163,18 @@ class Notice:
         body = render.case_card(self.lang, view) if view is not None else render.payload_card(self.lang, self.payload)
         return Outgoing(f"{header}\n{body}", self.keyboard(offer, more=True),
                         with_audio=audio and bool(view and view.has_audio),
-                        media=visual_media(view) if audio and view is not None else ())
+                        media=visual_media(view, upto=self.payload.get("media_upto")) if audio and view is not None
+                        else ())
 
 
-def visual_media(view: CaseView, only: Any = None) -> tuple[int, ...]:
-    """The case's photos, videos, files and places (not its recordings: those go as the card itself), or of
-    those only the ids in ``only`` (the ones a follow-up just added)."""
+def visual_media(view: CaseView, only: Any = None, upto: Any = None) -> tuple[int, ...]:
+    """The case's photos, videos, files and places (not its recordings: those go as the card itself): of those
+    only the ids in ``only`` (the ones a follow-up just added), or those up to ``upto`` (the newest when the
+    notification was queued: later ones come with their own notice, so nothing is sent twice)."""
     wanted = {int(i) for i in only} if only else None
+    last = int(upto) if isinstance(upto, int) else None
     return tuple(i for i, kind in zip(view.attachment_ids, view.media_kinds, strict=False)
-                 if kind not in AUDIO_KINDS and (wanted is None or i in wanted))
+                 if kind not in AUDIO_KINDS and (wanted is None or i in wanted) and (last is None or i <= last))
 
 
 Renderer = Callable[[Notice], Outgoing]

@@ -53,10 +53,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event as event_api
+from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from storage.models import Case, CaseEvent, Person, Role
+from storage.models import Attachment, Case, CaseEvent, Person, Role
 from workflows.outbox import enqueue, priority_of
 
 
@@ -129,6 +130,9 @@ def case_card(case: Case) -> dict[str, Any]:
         "ack_due_at": iso(case.ack_due_at),
         "resolve_due_at": iso(case.resolve_due_at),
         "created_at": iso(case.created_at),
+        # the newest attachment when this was queued: a card sends along the media up to here; later ones come
+        # with their own "details added" notice (an album's photos arriving after its caption routed the case)
+        "media_upto": _newest_attachment(case),
     }
 
 
@@ -152,6 +156,13 @@ def _is_fresh(session: Session, event: CaseEvent | None) -> bool:
 @event_api.listens_for(Session, "after_rollback")
 def _forget_fresh(session: Session) -> None:
     session.info.pop(FRESH_EVENTS, None)
+
+
+def _newest_attachment(case: Case) -> int | None:
+    session = object_session(case)
+    if session is None or case.id is None:
+        return None
+    return session.scalar(select(func.max(Attachment.id)).where(Attachment.case_id == case.id)) or 0
 
 
 def notify(

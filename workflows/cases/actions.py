@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from storage.models import Case, CaseState, Household, Person, Role, TriageCorrection, Urgency
 from storage.text import original_record, storable
@@ -74,6 +75,10 @@ class CaseActions(CaseReporting):
                 s.add(attachment)
                 added.append(attachment)
             s.flush()
+            # Always a new version of the case, even when nothing on its row changes: a routing running at the
+            # same moment (another message of the album) must then lose the optimistic lock and be redone with
+            # this attachment in view, instead of sending a card that misses it while no notice carries it.
+            flag_modified(case, "updated_at")
             if waiting and cleaned and actor.id == case.reporter_id:
                 words_arrived.append(True)
             if cleaned and case.transcript_status in (None, "pending") and case.state == CaseState.reported:

@@ -18,11 +18,14 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Attachment, Case
+from storage.models import Attachment, Case, CaseEvent, CaseState
 from workflows.cases.actions import CaseActions
 from workflows.cases.reporting import MediaIn
-from workflows.errors import NotFound
+from workflows.errors import ConcurrentUpdate, NotFound
 from workflows.views import CaseView
+
+#: An album's messages race for the same case: joining is retried this often after a lost optimistic lock.
+JOIN_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -63,13 +66,36 @@ class CaseMediaReports(CaseActions):
         if existing is None:
             view = self.file_report(reporter_id, text=text, media=[media], source_key=key, language=language)
             if self._opened_by(view.id, media):
+                view = self._route_if_stranded(view, reporter_id)
                 return MediaFiled(view, True, self.is_waiting_for_words(view.id))
             existing = view  # another message of the album created the case a moment earlier: join it
-        with self.db.session() as s:
-            already = self._same_file(s, existing.id, media) is not None
-        if not already:  # (a redelivered message is not stored twice)
-            existing = self.add_details(existing.id, reporter_id, text, media=[media])
+        for attempt in range(JOIN_ATTEMPTS):
+            with self.db.session() as s:
+                if self._same_file(s, existing.id, media) is not None:  # a redelivered message: stored already
+                    break
+            try:
+                existing = self.add_details(existing.id, reporter_id, text, media=[media])
+                break
+            except ConcurrentUpdate:  # the album's other messages (or its routing) changed the case meanwhile
+                if attempt == JOIN_ATTEMPTS - 1:
+                    raise
+        existing = self._route_if_stranded(existing, reporter_id)
         return MediaFiled(existing, False, self.is_waiting_for_words(existing.id))
+
+    def _route_if_stranded(self, view: CaseView, viewer_id: int) -> CaseView:
+        """Route a case that has words but whose triage lost the optimistic-lock race to another message of the
+        same album (``_triage_and_route`` then leaves it, expecting the winner to have routed it). Without this
+        the album's caption would wait for the scheduler's stalled-routing retry, minutes for an urgent one."""
+        with self.db.session() as s:
+            case = self._case(s, view.id)
+            if case.state != CaseState.reported or not case.text or case.transcript_status is not None:
+                return view
+            done = s.scalar(select(CaseEvent.id).where(CaseEvent.case_id == case.id,
+                                                       CaseEvent.kind.in_(("triaged", "routing_failed"))).limit(1))
+            if done is not None:
+                return view
+        self._triage_and_route(view.id)
+        return self.get_case(view.id, viewer_id)
 
     def is_waiting_for_words(self, case_id: int) -> bool:
         with self.db.session() as s:
