@@ -244,3 +244,25 @@ async def test_an_official_sending_a_photo_is_told_what_the_bot_takes(bot_harnes
     await leader.send_photo(png(seed=30), caption="看看")
     assert (await leader.wait_for_message()).content
     assert h.cases.ledger() == []
+
+
+async def test_a_spoken_answer_to_what_happened_is_transcribed_into_the_same_case(bot_harness: Harness) -> None:
+    from tests.bot.conftest import fake_ogg
+
+    h = bot_harness
+    worker = await h.register("P1111")
+    leader = await h.register("P110")
+    photo = png(seed=40)
+    await worker.send_photo(photo)
+    case_id = case_number((await worker.wait_for_message(lambda m: "发生了什么事" in m.content)).content)
+    clip = fake_ogg("what-happened")
+    h.transcriber.texts[clip] = GENERAL
+    await worker.send_voice(clip, duration=4)
+    queued = await worker.wait_for_message(lambda m: "正在识别" in m.content)
+    assert case_number(queued.content) == case_id
+    done = await worker.wait_for_edit(queued, lambda m: "我理解的是" in m.content, timeout=15)
+    assert GENERAL in done.content and f"#{case_id}" in done.content
+    assert len(h.cases.ledger()) == 1
+    view = h.cases.get_case(case_id, h.person_id("P110"))
+    assert view.state == "assigned" and view.media_kinds == ("photo", "voice")
+    await leader.wait_for_message(lambda m: f"#{case_id}" in m.content)
