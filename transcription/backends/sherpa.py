@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -37,6 +38,10 @@ from transcription.backends import BackendConfigError, check_keys, positive, set
 from transcription.backends.common import AudioTranscriber, backend_name
 from transcription.base import BackendUnavailableError, Transcript, TranscriptionError
 from transcription.postprocess import RawSegment
+
+# Tokenizer markers a recognizer can leave in its text (SenseVoice's <|zh|><|NEUTRAL|>..., </s>, <unk>):
+# they are not words and must never reach a transcript an official reads.
+_MARKERS = re.compile(r"<\|[^|<>]{0,32}\|>|</?[A-Za-z_]{1,16}>")
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +284,7 @@ class SherpaOnnxTranscriber(AudioTranscriber):
             stream = recognizer.create_stream()
             stream.accept_waveform(16000, np.ascontiguousarray(samples, dtype=np.float32))
             recognizer.decode_stream(stream)
-            text = stream.result.text or ""
+            text = _MARKERS.sub("", stream.result.text or "")
         except Exception as exc:
             raise TranscriptionError(f"{self.name} failed: {exc.__class__.__name__}: {exc}") from exc
         end = round(samples.size / 16000, 3)
