@@ -123,13 +123,15 @@ class Harness:
                 select(func.count()).select_from(Notification).where(Notification.status == NotificationStatus.sending)
             ) or 0
 
-    async def settle(self, timeout: float = 5.0) -> None:
+    async def settle(self, timeout: float = 20.0) -> None:
         """Wait until the bot's own outbox kick loop has recorded the outcome of every delivery it started.
 
         Why: the fake server answers (e.g. a 500) *before* the bot writes "failed, retry at now + backoff".
         A test that flushes or moves the fake clock in between races the bot: the row is still ``sending``
         (nobody may claim it), and its retry time is then computed from the *advanced* clock, so it never
-        becomes due. Waiting on the database state, not on the HTTP traffic, removes the race."""
+        becomes due. Waiting on the database state, not on the HTTP traffic, removes the race.
+        The default wait is generous: since the outbox paces each chat (1 message/s after a burst of 3), a test
+        that queues many notices for one person keeps rows in flight for seconds; it returns as soon as none is."""
         await self.fake.wait_for(lambda: self.in_flight() == 0, timeout=timeout,
                                  message="a notification stayed in 'sending'")
 

@@ -162,6 +162,7 @@ async def test_long_card_is_split_and_handler_crash_gets_polite_reply(bot_harnes
     case_id = h.cases.ledger()[0]["case_id"]
     for _ in range(40):  # details (shown in the timeline) push the card far past 4096 characters
         h.cases.add_details(case_id, h.person_id("P1111"), "补充：" + "围栏" * 60)
+    await h.settle(timeout=90)  # 40 notices to one chat leave at the outbox's per-chat pace (about 1/s)
     await h.flush()
     leader.mark_read()
     await leader.send_command("case", str(case_id))
