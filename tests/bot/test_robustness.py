@@ -162,8 +162,10 @@ async def test_long_card_is_split_and_handler_crash_gets_polite_reply(bot_harnes
     case_id = h.cases.ledger()[0]["case_id"]
     for _ in range(40):  # details (shown in the timeline) push the card far past 4096 characters
         h.cases.add_details(case_id, h.person_id("P1111"), "补充：" + "围栏" * 60)
-    await h.settle(timeout=90)  # 40 notices to one chat leave at the outbox's per-chat pace (about 1/s)
-    await h.flush()
+    # 40 notices to one chat leave at the outbox's per-chat pace (about 1/s): deliver them all before reading
+    await h.settle(timeout=90)
+    while await h.flush(rounds=50):
+        await h.settle(timeout=90)
     leader.mark_read()
     await leader.send_command("case", str(case_id))
     first = await leader.wait_for_message(lambda m: f"#{case_id}" in m.content)
